@@ -1,0 +1,1 @@
+"""helmet_cloud."""

@@ -1,0 +1,1 @@
+"""helmet_edge."""

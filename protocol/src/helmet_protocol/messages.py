@@ -1,0 +1,217 @@
+"""Typed payloads of protocol v1: one frozen pydantic model per topic.
+
+Every payload is a UTF-8 JSON object of at most :data:`MAX_PAYLOAD_BYTES`
+with ``"v": 1``. Unknown fields are ignored so that newer senders do not break
+older receivers; an unknown ``v`` is refused with :class:`PayloadError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from helmet_protocol.errors import PayloadError
+from helmet_protocol.events import EventKind, SlotState
+from helmet_protocol.topics import LOCKER_ID_RE
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+def format_ts(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``: ``2026-11-28T09:00:00.123Z``."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    """A UUIDv7: globally unique and sortable by creation time (RFC 9562)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (use Z for UTC)")
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str)]
+LockerId = Annotated[str, Field(pattern=LOCKER_ID_RE.pattern)]
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+SlotNo = Annotated[int, Field(ge=1, le=256)]
+
+
+class Message(BaseModel):
+    """Base of every payload: frozen, unknown fields ignored, ``v`` must be 1."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=4096)
+
+    v: Literal[1] = 1
+
+    @field_validator("ts", mode="after", check_fields=False)
+    @classmethod
+    def _aware_ts(cls, value: datetime) -> datetime:
+        return _require_aware(value)
+
+    def to_json(self) -> bytes:
+        """Serialise compactly, omitting absent optional fields."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Status(Message):
+    """``status`` (retained): is the locker online; the Last Will says it is not."""
+
+    locker_id: LockerId
+    online: bool
+    boot_id: Id
+    fw: str = Field(max_length=64)
+    ts: Timestamp
+    camera_ok: bool | None = None
+
+
+class Event(Message):
+    """One thing that happened at a locker. ``event_id`` never changes across retries."""
+
+    event_id: Id
+    locker_id: LockerId
+    seq: int = Field(ge=1)
+    ts: Timestamp
+    kind: str = Field(max_length=64)
+    slot: SlotNo | None = None
+    helmet_id: Id | None = None
+    pass_id: Id | None = None
+    resident_id: Id | None = None
+    reason: str | None = Field(default=None, max_length=128)
+    detail: str | None = Field(default=None, max_length=1024)
+
+    @property
+    def known_kind(self) -> EventKind | None:
+        """The kind as an :class:`EventKind`, or ``None`` for a kind we do not know."""
+        try:
+            return EventKind(self.kind)
+        except ValueError:
+            return None
+
+
+class SlotReport(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    slot: SlotNo
+    state: SlotState
+    helmet_id: Id | None = None
+
+
+class State(Message):
+    """``state`` (retained): the locker's view of every slot at ``seq``."""
+
+    locker_id: LockerId
+    seq: int = Field(ge=0)
+    ts: Timestamp
+    slots: list[SlotReport] = Field(max_length=256)
+
+
+CmdOp = Literal["borrow", "unlock", "disable_slot", "enable_slot", "selftest", "resend", "reboot"]
+_REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
+    "borrow": ("pass_text",),
+    "unlock": ("slot",),
+    "disable_slot": ("slot",),
+    "enable_slot": ("slot",),
+    "resend": ("from_seq",),
+}
+
+
+class Command(Message):
+    """``cmd``: an operation for one locker, executed at most once per ``cmd_id``."""
+
+    cmd_id: Id
+    op: CmdOp
+    slot: SlotNo | None = None
+    pass_text: str | None = Field(default=None, max_length=1024)
+    from_seq: int | None = Field(default=None, ge=1)
+    ts: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _args_present(self) -> Self:
+        missing = [a for a in _REQUIRED_ARGS.get(self.op, ()) if getattr(self, a) is None]
+        if missing:
+            raise ValueError(f"op {self.op!r} needs {', '.join(missing)}")
+        return self
+
+
+class CommandAck(Message):
+    """``cmd/ack``: the result of one command."""
+
+    cmd_id: Id
+    ok: bool
+    error: str | None = Field(default=None, max_length=512)
+    data: dict[str, Any] | None = None
+    ts: Timestamp
+
+
+class LockerConfig(Message):
+    """``config`` (retained): what the cloud tells a locker to use."""
+
+    locker_id: LockerId
+    slot_count: int = Field(ge=1, le=256)
+    pass_keys: dict[str, str] = Field(max_length=16)
+    max_quantity: int = Field(default=4, ge=1, le=16)
+    revoked_pass_ids: list[Id] = Field(default_factory=list, max_length=256)
+    helmet_url_host: str | None = Field(default=None, max_length=253)
+    ts: Timestamp
+
+
+class Ack(Message):
+    """``ack`` (retained): every event of this locker up to ``seq`` is stored."""
+
+    locker_id: LockerId
+    seq: int = Field(ge=0)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], payload: bytes | str) -> M:
+    """Parse and validate one payload, or raise :class:`PayloadError` saying why."""
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"payload is not JSON: {exc.msg} at char {exc.pos}") from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+    if data.get("v") != 1:
+        raise PayloadError(f"unsupported protocol version v={data.get('v')!r}; this side speaks v=1")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()
+        )
+        raise PayloadError(f"invalid {model.__name__}: {problems}") from None

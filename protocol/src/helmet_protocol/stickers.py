@@ -1,0 +1,38 @@
+"""Helmet stickers: ``https://{host}/h/{helmet_id}``.
+
+A phone opens the URL as the helmet's info page; the kiosk reads the helmet id.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from helmet_protocol.errors import ProtocolError
+
+HELMET_ID_RE = re.compile(r"^H-[0-9A-Z]{1,12}$")
+
+
+def helmet_url(host: str, helmet_id: str) -> str:
+    if not HELMET_ID_RE.fullmatch(helmet_id):
+        raise ProtocolError(f"invalid helmet id {helmet_id!r}: expected e.g. 'H-00042'")
+    return f"https://{host}/h/{helmet_id}"
+
+
+def parse_helmet_url(text: str, *, host: str | None = None) -> str:
+    """Return the helmet id of a sticker URL, or raise :class:`ProtocolError`.
+
+    With ``host`` given, a sticker from any other host is refused: a QR that
+    merely looks like ours must not open a slot.
+    """
+    if len(text) > 300:
+        raise ProtocolError("too long for a helmet sticker")
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ProtocolError("not an https URL")
+    if host is not None and parts.hostname != host.lower():
+        raise ProtocolError(f"sticker of another host {parts.hostname!r}")
+    match = re.fullmatch(r"/h/([^/]+)/?", parts.path)
+    if not match or parts.query or parts.fragment or not HELMET_ID_RE.fullmatch(match.group(1)):
+        raise ProtocolError("not a helmet sticker URL (/h/{helmet_id})")
+    return match.group(1)

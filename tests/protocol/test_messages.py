@@ -1,0 +1,106 @@
+"""Wire payloads and topics: what each side accepts and what it refuses."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from helmet_protocol import topics
+from helmet_protocol.errors import PayloadError, TopicError
+from helmet_protocol.messages import (
+    MAX_PAYLOAD_BYTES,
+    Ack,
+    Command,
+    Event,
+    State,
+    Status,
+    decode,
+    new_event_id,
+)
+from helmet_protocol.topics import Channel
+
+TS = datetime(2026, 11, 28, 9, 0, 0, 123000, tzinfo=UTC)
+
+
+def test_event_round_trip_keeps_millisecond_utc_timestamp() -> None:
+    event = Event(event_id=new_event_id(), locker_id="LK-0001", seq=7, ts=TS, kind="helmet.borrowed", slot=2)
+    wire = json.loads(event.to_json())
+    assert wire["ts"] == "2026-11-28T09:00:00.123Z"
+    assert wire["v"] == 1 and "helmet_id" not in wire
+    assert decode(Event, event.to_json()) == event
+
+
+def test_unknown_fields_are_ignored_and_unknown_kinds_kept() -> None:
+    raw = {"v": 1, "event_id": "e1", "locker_id": "LK-0001", "seq": 1, "ts": "2026-11-28T09:00:00Z",
+           "kind": "helmet.teleported", "colour": "red"}
+    event = decode(Event, json.dumps(raw))
+    assert event.kind == "helmet.teleported"
+    assert event.known_kind is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"x" * (MAX_PAYLOAD_BYTES + 1), "limit is 16384"),
+        (b'{"v": 2, "locker_id": "LK-0001", "seq": 1}', "unsupported protocol version v=2"),
+        (b'{"locker_id": "LK-0001", "seq": 1}', "unsupported protocol version v=None"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"v": 1, "locker_id": "LK-0001", "seq": "many"}', "seq"),
+        (b'{"v": 1, "locker_id": "#", "seq": 1}', "locker_id"),
+    ],
+)
+def test_bad_payloads_are_refused_with_a_clear_reason(payload: bytes, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        decode(Ack, payload)
+
+
+def test_naive_timestamps_are_refused() -> None:
+    raw = {"v": 1, "locker_id": "LK-0001", "online": True, "boot_id": "b", "fw": "1", "ts": "2026-11-28T09:00:00"}
+    with pytest.raises(PayloadError, match="timezone"):
+        decode(Status, json.dumps(raw))
+
+
+def test_command_requires_the_arguments_of_its_op() -> None:
+    with pytest.raises(PayloadError, match="needs slot"):
+        decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "unlock"}')
+    with pytest.raises(PayloadError, match="op"):
+        decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "self_destruct"}')
+    assert decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "resend", "from_seq": 5}').from_seq == 5
+
+
+def test_state_slots_are_validated() -> None:
+    raw = {"v": 1, "locker_id": "LK-0001", "seq": 3, "ts": "2026-11-28T09:00:00Z",
+           "slots": [{"slot": 1, "state": "occupied", "helmet_id": "H-1"}, {"slot": 2, "state": "levitating"}]}
+    with pytest.raises(PayloadError, match="slots.1.state"):
+        decode(State, json.dumps(raw))
+
+
+def test_event_ids_are_unique_and_time_ordered() -> None:
+    ids = [new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(i[14] == "7" for i in ids)  # UUID version 7
+    assert ids[0][:8] <= ids[-1][:8]
+
+
+def test_topics_build_and_parse_round_trip() -> None:
+    for channel in Channel:
+        built = topics.topic("LK-0001", channel)
+        assert topics.parse(built) == ("LK-0001", channel)
+    assert topics.topic("LK-0001", Channel.CMD_ACK) == "helmet/v1/LK-0001/cmd/ack"
+    assert topics.shared(topics.all_lockers(Channel.EVENTS)) == "$share/ingest/helmet/v1/+/events"
+
+
+@pytest.mark.parametrize("bad", ["helmet/v1/LK-0001", "helmet/v2/LK-0001/events", "helmet/v1/+/events",
+                                 "helmet/v1/LK-0001/evil", "helmet/v1/lk-1/events", "helmet/v1/#/status"])
+def test_topics_outside_the_contract_are_refused(bad: str) -> None:
+    with pytest.raises(TopicError):
+        topics.parse(bad)
+
+
+def test_building_a_topic_refuses_wildcards_in_locker_ids() -> None:
+    with pytest.raises(TopicError):
+        topics.topic("LK-+", Channel.EVENTS)
