@@ -104,3 +104,13 @@ def test_topics_outside_the_contract_are_refused(bad: str) -> None:
 def test_building_a_topic_refuses_wildcards_in_locker_ids() -> None:
     with pytest.raises(TopicError):
         topics.topic("LK-+", Channel.EVENTS)
+
+
+@pytest.mark.parametrize("v", ["true", "1.0", '"1"'])
+def test_version_must_be_the_integer_one(v: str) -> None:
+    with pytest.raises(PayloadError, match="unsupported protocol version"):
+        decode(Ack, f'{{"v": {v}, "locker_id": "LK-0001", "seq": 1}}')
+
+
+def test_optional_timestamp_may_be_null() -> None:
+    assert decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "selftest", "ts": null}').ts is None

@@ -73,8 +73,8 @@ class Message(BaseModel):
 
     @field_validator("ts", mode="after", check_fields=False)
     @classmethod
-    def _aware_ts(cls, value: datetime) -> datetime:
-        return _require_aware(value)
+    def _aware_ts(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _require_aware(value)
 
     def to_json(self) -> bytes:
         """Serialise compactly, omitting absent optional fields."""
@@ -206,7 +206,7 @@ def decode(model: type[M], payload: bytes | str) -> M:
         raise PayloadError(f"payload is not JSON: {exc.msg} at char {exc.pos}") from None
     if not isinstance(data, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
-    if data.get("v") != 1:
+    if type(data.get("v")) is not int or data["v"] != 1:
         raise PayloadError(f"unsupported protocol version v={data.get('v')!r}; this side speaks v=1")
     try:
         return model.model_validate(data)

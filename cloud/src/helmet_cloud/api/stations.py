@@ -1,0 +1,136 @@
+"""Stations and lockers: registration and what each holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, func, select
+
+from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
+from helmet_cloud.lockers import ensure_slots, publish_config
+from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
+from helmet_protocol.topics import LOCKER_ID_RE
+
+router = APIRouter(prefix="/api", tags=["stations"])
+StationId = Annotated[str, Path(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")]
+LockerIdPath = Annotated[str, Path(pattern=LOCKER_ID_RE.pattern)]
+
+
+class StationCreate(StationBase):
+    id: str = Field(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")
+
+
+class StationStatus(StationBase):
+    id: str
+    helmets_available: int
+    free_slots: int
+    disabled_slots: int
+    lockers: int
+    lockers_online: int
+
+
+class LockerCreate(LockerBase):
+    id: str = Field(pattern=LOCKER_ID_RE.pattern)
+
+
+class SlotPublic(BaseModel):
+    slot: int
+    state: str
+    helmet_id: str | None
+    reported_state: str | None
+
+
+class LockerPublic(LockerBase):
+    id: str
+    online: bool
+    acked_seq: int
+    snapshot_mismatch: str | None
+    slots: list[SlotPublic]
+
+
+def station_status(session: Session, stations: list[Station]) -> list[StationStatus]:
+    ids = [s.id for s in stations]
+    counts: dict[tuple[str, str], int] = {}
+    rows = session.exec(
+        select(Locker.station_id, Slot.state, func.count())
+        .join(Locker, col(Locker.id) == col(Slot.locker_id))
+        .where(col(Locker.station_id).in_(ids))
+        .group_by(col(Locker.station_id), col(Slot.state))
+    ).all()
+    for station_id, state, n in rows:
+        counts[(station_id, state)] = n
+    lockers = session.exec(select(Locker).where(col(Locker.station_id).in_(ids))).all()
+    out = []
+    for s in stations:
+        mine = [lk for lk in lockers if lk.station_id == s.id]
+        out.append(StationStatus(
+            **s.model_dump(),
+            helmets_available=counts.get((s.id, "occupied"), 0),
+            free_slots=counts.get((s.id, "empty"), 0),
+            disabled_slots=counts.get((s.id, "disabled"), 0),
+            lockers=len(mine),
+            lockers_online=sum(lk.online for lk in mine),
+        ))
+    return out
+
+
+@router.post("/stations", status_code=status.HTTP_201_CREATED)
+def create_station(body: StationCreate, session: SessionDep, _: StaffDep) -> Station:
+    if session.get(Station, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} exists")
+    station = Station.model_validate(body)
+    session.add(station)
+    session.commit()
+    session.refresh(station)
+    return station
+
+
+@router.get("/stations")
+def list_stations(session: SessionDep) -> list[StationStatus]:
+    """Every station with helmets available, free slots and lockers online (public)."""
+    return station_status(session, list(session.exec(select(Station).order_by(col(Station.id))).all()))
+
+
+@router.get("/stations/{station_id}")
+def get_station(station_id: StationId, session: SessionDep) -> StationStatus:
+    station = session.get(Station, station_id)
+    if station is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
+    return station_status(session, [station])[0]
+
+
+@router.post("/lockers", status_code=status.HTTP_201_CREATED)
+def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: TechnicianDep) -> LockerPublic:
+    """Register a locker at a station; its config (pass keys, limits) is published for it."""
+    if session.get(Station, body.station_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no station {body.station_id}")
+    if session.get(Locker, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"locker {body.id} exists")
+    locker = Locker.model_validate(body)
+    session.add(locker)
+    session.flush()
+    ensure_slots(session, locker)
+    session.commit()
+    session.refresh(locker)
+    publish_config(ctx, locker)
+    return _locker_public(session, locker)
+
+
+@router.get("/lockers/{locker_id}")
+def get_locker(locker_id: LockerIdPath, session: SessionDep, _: TechnicianDep) -> LockerPublic:
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no locker {locker_id}")
+    return _locker_public(session, locker)
+
+
+def _locker_public(session: Session, locker: Locker) -> LockerPublic:
+    slots = session.exec(select(Slot).where(Slot.locker_id == locker.id).order_by(col(Slot.slot))).all()
+    return LockerPublic(
+        **locker.model_dump(include={"id", "station_id", "slot_count", "pin_profile", "online", "acked_seq",
+                                     "snapshot_mismatch"}),
+        slots=[SlotPublic(slot=s.slot, state=s.state, helmet_id=s.helmet_id, reported_state=s.reported_state)
+               for s in slots],
+    )

@@ -1,0 +1,84 @@
+"""The FastAPI application; resources live in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlmodel import Session
+
+from helmet_cloud.api import auth, loans, passes, stations
+from helmet_cloud.context import AppContext
+from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.lockers import publish_all_configs
+from helmet_cloud.mqtt import CloudMqtt
+from helmet_cloud.passkeys import load_or_create
+from helmet_cloud.settings import CloudSettings
+from helmet_cloud.sms import make_sender
+from helmet_protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: CloudSettings | None = None) -> FastAPI:
+    settings = settings or CloudSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        keys = load_or_create(settings.keys_path)
+        ctx_holder: list[AppContext] = []
+        publisher = CloudMqtt(settings, f"api-{uuid.uuid4().hex[:8]}",
+                              on_connect=lambda: publish_all_configs(ctx_holder[0]) if ctx_holder else None)
+        ctx = AppContext(settings=settings, engine=engine, keys=keys, mqtt=publisher,
+                         sms=make_sender(settings.sms_backend))
+        ctx_holder.append(ctx)
+        app.state.ctx = ctx
+        publisher.start()
+        worker = IngestWorker(settings, engine) if settings.ingest_in_process else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            publisher.stop()
+            engine.dispose()
+
+    app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
+    for module in (auth, stations, passes, loans):
+        app.include_router(module.router)
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol_error(_req: Request, exc: ProtocolError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    def ready(request: Request) -> JSONResponse:
+        """The database answers and the broker connection is up."""
+        ctx: AppContext = request.app.state.ctx
+        checks = {"database": False, "mqtt": ctx.mqtt.connected.is_set()}
+        try:
+            with Session(ctx.engine) as s:
+                s.connection().execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception as exc:  # readiness reports, it does not raise
+            log.warning("readiness: database: %s", exc)
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+    return app

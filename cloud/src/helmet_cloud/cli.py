@@ -1,0 +1,89 @@
+"""``helmet-cloud``: serve the API, run ingest workers, manage users and the schema."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="helmet-station cloud service", no_args_is_help=True)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the API (with an ingest worker unless HELMET_INGEST_IN_PROCESS=false)."""
+    import uvicorn
+
+    from helmet_cloud.app import create_app
+
+    _logging()
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def ingest(worker_id: Annotated[str | None, typer.Option()] = None) -> None:
+    """Run one ingest worker on the shared subscription (start several to scale out)."""
+    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.ingest import IngestWorker
+    from helmet_cloud.settings import CloudSettings
+
+    _logging()
+    settings = CloudSettings()
+    if settings.auto_migrate:
+        migrate(settings.database_url)
+    worker = IngestWorker(settings, make_engine(settings.database_url), worker_id=worker_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    stop.wait()
+    worker.stop()
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply Alembic migrations up to the newest revision."""
+    from helmet_cloud.db import migrate
+    from helmet_cloud.settings import CloudSettings
+
+    _logging()
+    migrate(CloudSettings().database_url)
+
+
+@app.command("add-user")
+def add_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="technician, staff or admin")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Create (or reset) a staff, technician or admin account."""
+    from sqlmodel import Session
+
+    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.models import User
+    from helmet_cloud.security import hash_password
+    from helmet_cloud.settings import CloudSettings
+
+    if role not in ("technician", "staff", "admin"):
+        typer.echo("error: role must be technician, staff or admin", err=True)
+        raise typer.Exit(2)
+    settings = CloudSettings()
+    migrate(settings.database_url)
+    with Session(make_engine(settings.database_url)) as session:
+        user = session.get(User, username) or User(username=username, password_hash="", role=role)
+        user.password_hash, user.role = hash_password(password), role
+        session.add(user)
+        session.commit()
+    typer.echo(f"user {username} ({role}) saved")

@@ -1,0 +1,21 @@
+"""Everything the API needs, built once in the lifespan from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from helmet_cloud.mqtt import CloudMqtt
+from helmet_cloud.passkeys import PassKeys
+from helmet_cloud.settings import CloudSettings
+from helmet_cloud.sms import SmsSender
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: CloudSettings
+    engine: Engine
+    keys: PassKeys
+    mqtt: CloudMqtt
+    sms: SmsSender

@@ -1,0 +1,212 @@
+"""Ingest: validate, store and apply what lockers publish.
+
+:class:`Ingestor` holds the database side and is independent of MQTT, so tests
+and benchmarks can feed it directly; :class:`IngestWorker` connects it to the
+broker on the shared subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from helmet_cloud.inventory import HELMET_KINDS, SLOT_KINDS, recompute_helmets, recompute_slots
+from helmet_cloud.models import DeadLetter, Locker, RawEvent, Slot
+from helmet_cloud.mqtt import CloudMqtt
+from helmet_cloud.settings import CloudSettings
+from helmet_cloud.timeutil import aware, utcnow
+from helmet_protocol import topics
+from helmet_protocol.errors import ProtocolError
+from helmet_protocol.messages import Ack, Command, Event, State, Status, decode
+from helmet_protocol.topics import Channel
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes, bool], object]
+RESEND_EVERY = timedelta(seconds=30)
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert events, skipping any whose event_id or (locker_id, seq) is already stored."""
+    if session.bind is None:
+        raise RuntimeError("session is not bound")
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stored: set[str] = set()
+    for i in range(0, len(rows), 500):
+        stmt = insert(RawEvent).values(rows[i : i + 500]).on_conflict_do_nothing()
+        result = session.connection().execute(stmt.returning(col(RawEvent.event_id)))
+        stored.update(result.scalars())
+    return stored
+
+
+class Ingestor:
+    def __init__(self, engine: Engine, publish: Publish) -> None:
+        self.engine = engine
+        self.publish = publish
+
+    def handle(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        """Apply one batch in one transaction, then publish the acks it earned."""
+        acks: dict[str, int] = {}
+        resends: list[tuple[str, int]] = []
+        with Session(self.engine) as session:
+            lockers = {lk.id: lk for lk in session.exec(select(Locker)).all()}
+            rows: dict[str, dict[str, Any]] = {}
+            now = utcnow()
+            for topic_str, payload in batch:
+                try:
+                    t = topics.parse(topic_str)
+                    if t.locker_id not in lockers:
+                        raise ProtocolError(f"locker {t.locker_id} is not registered")
+                    if t.channel == Channel.EVENTS:
+                        ev = decode(Event, payload)
+                        self._check_owner(t.locker_id, ev.locker_id)
+                        rows.setdefault(ev.event_id, self._row(ev, payload, now))
+                    elif t.channel == Channel.STATUS:
+                        st = decode(Status, payload)
+                        self._check_owner(t.locker_id, st.locker_id)
+                        self._status(lockers[t.locker_id], st)
+                    elif t.channel == Channel.STATE:
+                        snap = decode(State, payload)
+                        self._check_owner(t.locker_id, snap.locker_id)
+                        self._snapshot(session, lockers[t.locker_id], snap)
+                    elif t.channel == Channel.CMD_ACK:
+                        continue  # command results: stored by the command service (later)
+                    else:
+                        raise ProtocolError(f"lockers do not publish on {t.channel.value}")
+                except ProtocolError as exc:
+                    log.warning("dead-lettered message on %s: %s", topic_str, exc)
+                    session.add(DeadLetter(topic=topic_str[:256], payload=payload[:16384].decode("utf-8", "replace"),
+                                           reason=str(exc)[:500], received_at=now))
+            stored = _insert_ignore(session, list(rows.values())) if rows else set()
+            new = [rows[i] for i in stored]
+            recompute_helmets(session, [r["helmet_id"] for r in new if r["helmet_id"] and r["kind"] in HELMET_KINDS])
+            recompute_slots(session, [(r["locker_id"], r["slot"]) for r in new
+                                      if r["slot"] is not None and r["kind"] in SLOT_KINDS])
+            for locker_id in {r["locker_id"] for r in rows.values()}:
+                locker = lockers[locker_id]
+                gap_after = self._advance_ack(session, locker)
+                acks[locker_id] = locker.acked_seq
+                if gap_after is not None and (
+                    locker.resend_asked_at is None or now - aware(locker.resend_asked_at) > RESEND_EVERY
+                ):
+                    locker.resend_asked_at = now
+                    resends.append((locker_id, locker.acked_seq + 1))
+                session.add(locker)
+            session.commit()
+        for locker_id, seq in acks.items():
+            self.publish(topics.topic(locker_id, Channel.ACK), Ack(locker_id=locker_id, seq=seq).to_json(), True)
+        for locker_id, from_seq in resends:
+            log.info("asking %s to resend from seq %d", locker_id, from_seq)
+            cmd = Command(cmd_id=f"resend-{uuid.uuid4().hex[:12]}", op="resend", from_seq=from_seq, ts=utcnow())
+            self.publish(topics.topic(locker_id, Channel.CMD), cmd.to_json(), False)
+
+    @staticmethod
+    def _check_owner(topic_locker: str, payload_locker: str) -> None:
+        if topic_locker != payload_locker:
+            raise ProtocolError(f"payload names locker {payload_locker} but came on {topic_locker}'s topic")
+
+    @staticmethod
+    def _row(ev: Event, payload: bytes, now: Any) -> dict[str, Any]:
+        return {
+            "event_id": ev.event_id, "locker_id": ev.locker_id, "seq": ev.seq, "ts": ev.ts, "kind": ev.kind,
+            "known": ev.known_kind is not None, "slot": ev.slot, "helmet_id": ev.helmet_id,
+            "pass_id": ev.pass_id, "resident_id": ev.resident_id, "payload": payload.decode(), "received_at": now,
+        }
+
+    @staticmethod
+    def _advance_ack(session: Session, locker: Locker) -> int | None:
+        """Move the ack to the highest contiguous seq; return the first seq past a gap, if any."""
+        seqs = session.exec(
+            select(RawEvent.seq).where(RawEvent.locker_id == locker.id, RawEvent.seq > locker.acked_seq)
+            .order_by(col(RawEvent.seq))
+        ).all()
+        for seq in seqs:
+            if seq != locker.acked_seq + 1:
+                return seq
+            locker.acked_seq = seq
+        return None
+
+    @staticmethod
+    def _status(locker: Locker, st: Status) -> None:
+        if locker.last_seen is not None and aware(locker.last_seen) > st.ts and locker.boot_id == st.boot_id:
+            return  # an older status overtaken by a newer one
+        locker.online, locker.boot_id, locker.fw, locker.last_seen = st.online, st.boot_id, st.fw, st.ts
+
+    @staticmethod
+    def _snapshot(session: Session, locker: Locker, snap: State) -> None:
+        """Keep the locker's own report next to our derived view; flag disagreement."""
+        ours = {s.slot: s for s in session.exec(select(Slot).where(Slot.locker_id == locker.id)).all()}
+        diffs = []
+        for rep in snap.slots:
+            row = ours.get(rep.slot) or Slot(locker_id=locker.id, slot=rep.slot)
+            row.reported_state = rep.state
+            session.add(row)
+            if snap.seq <= locker.acked_seq and rep.state in ("occupied", "empty", "disabled") and (
+                rep.state != row.state or (rep.helmet_id or None) != row.helmet_id
+            ):
+                diffs.append(f"slot {rep.slot}: locker says {rep.state} {rep.helmet_id or ''}, cloud has "
+                             f"{row.state} {row.helmet_id or ''}".strip())
+        locker.snapshot_mismatch = "; ".join(diffs)[:1000] or None
+        if diffs:
+            log.warning("state snapshot of %s disagrees: %s", locker.id, locker.snapshot_mismatch)
+
+
+class IngestWorker:
+    """Subscribes on the shared subscription and feeds batches to an :class:`Ingestor`."""
+
+    def __init__(self, settings: CloudSettings, engine: Engine, *, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        subs = (
+            topics.shared(topics.all_lockers(Channel.EVENTS)),
+            topics.all_lockers(Channel.STATUS),
+            topics.all_lockers(Channel.STATE),
+            topics.shared(topics.all_lockers(Channel.CMD_ACK)),
+        )
+        self.mqtt = CloudMqtt(settings, worker_id or f"ingest-{uuid.uuid4().hex[:8]}", subscriptions=subs,
+                              on_message=lambda t, p: self.queue.put((t, p)))
+        self.ingestor = Ingestor(engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+
+    def start(self) -> None:
+        self.mqtt.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.mqtt.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self.settings.ingest_batch:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.ingestor.handle(batch)
+            except Exception:
+                # The database may be restarting: keep the batch and try again shortly.
+                log.exception("ingest batch of %d failed; retrying", len(batch))
+                for item in batch:
+                    self.queue.put(item)
+                self._stop.wait(1.0)

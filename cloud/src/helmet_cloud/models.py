@@ -1,0 +1,141 @@
+"""Tables. ``XBase`` holds the fields an API client may set; ``X`` is the table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+TS = sa.DateTime(timezone=True)
+
+
+class StationBase(SQLModel):
+    name: str = Field(max_length=120)
+    address: str = Field(default="", max_length=240)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    low_threshold: int = Field(default=1, ge=0)
+    high_threshold: int = Field(default=1, ge=0, description="alert when fewer free slots than this")
+
+
+class Station(StationBase, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+
+
+class LockerBase(SQLModel):
+    station_id: str = Field(foreign_key="station.id", index=True)
+    slot_count: int = Field(ge=1, le=64)
+    pin_profile: str = Field(default="pi-gpio-6", max_length=64)
+
+
+class Locker(LockerBase, table=True):
+    id: str = Field(primary_key=True, max_length=16)
+    online: bool = False
+    boot_id: str | None = None
+    fw: str | None = None
+    last_seen: datetime | None = Field(default=None, sa_type=TS)
+    acked_seq: int = 0
+    resend_asked_at: datetime | None = Field(default=None, sa_type=TS)
+    snapshot_mismatch: str | None = None
+
+
+class Slot(SQLModel, table=True):
+    """The cloud's view of one slot, derived from that locker's events in seq order."""
+
+    locker_id: str = Field(foreign_key="locker.id", primary_key=True)
+    slot: int = Field(primary_key=True)
+    state: str = "empty"
+    helmet_id: str | None = None
+    reported_state: str | None = None
+
+
+class Helmet(SQLModel, table=True):
+    """Where a helmet is, derived from every event about it in time order."""
+
+    id: str = Field(primary_key=True, max_length=16)
+    status: str = "unknown"  # in_slot, on_loan, removed, unknown
+    locker_id: str | None = Field(default=None, index=True)
+    slot: int | None = None
+    holder_id: str | None = None
+    since: datetime | None = Field(default=None, sa_type=TS)
+
+
+class Resident(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=16)
+    phone: str = Field(unique=True, max_length=20)
+    created_at: datetime = Field(sa_type=TS)
+
+
+class User(SQLModel, table=True):
+    """Staff, technicians and admins, who sign in with a password."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str
+    role: str  # technician, staff, admin
+
+
+class OneTimeCode(SQLModel, table=True):
+    phone: str = Field(primary_key=True, max_length=20)
+    code_hash: str
+    expires_at: datetime = Field(sa_type=TS)
+    attempts: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    token_hash: str = Field(primary_key=True)
+    role: str
+    subject: str
+    expires_at: datetime = Field(sa_type=TS)
+
+
+class IssuedPass(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    holder_id: str = Field(index=True)
+    role: str
+    quantity: int
+    kid: str
+    issued_at: datetime = Field(sa_type=TS)
+    expires_at: datetime = Field(sa_type=TS)
+    station_id: str | None = None
+
+
+class Loan(SQLModel, table=True):
+    """One helmet out with one resident; keyed by the event that opened it."""
+
+    id: str = Field(primary_key=True, max_length=64, description="event id of the helmet.borrowed")
+    helmet_id: str = Field(index=True)
+    resident_id: str | None = Field(default=None, index=True)
+    pass_id: str | None = None
+    borrowed_at: datetime = Field(sa_type=TS)
+    borrow_locker_id: str
+    returned_at: datetime | None = Field(default=None, sa_type=TS)
+    return_locker_id: str | None = None
+    status: str = Field(default="open", index=True)  # open, returned
+
+
+class RawEvent(SQLModel, table=True):
+    """Every event exactly as a locker sent it; the source of all derived state."""
+
+    __table_args__ = (sa.UniqueConstraint("locker_id", "seq"),)
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    locker_id: str = Field(index=True)
+    seq: int
+    ts: datetime = Field(sa_type=TS, index=True)
+    kind: str
+    known: bool = True
+    slot: int | None = None
+    helmet_id: str | None = Field(default=None, index=True)
+    pass_id: str | None = Field(default=None, index=True)
+    resident_id: str | None = None
+    payload: str
+    received_at: datetime = Field(sa_type=TS)
+
+
+class DeadLetter(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str
+    payload: str
+    reason: str
+    received_at: datetime = Field(sa_type=TS)

@@ -1,0 +1,72 @@
+"""Camera on OpenCV ``VideoCapture`` that always returns the newest frame."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import cv2
+
+from helmet_edge.config import CameraSettings
+from helmet_edge.ports import Frame
+
+log = logging.getLogger(__name__)
+
+
+class OpenCvCamera:
+    """A reader thread drains the device so ``read()`` never sees a stale buffered frame.
+
+    A device that stops delivering frames for ``stale_after`` seconds is
+    reopened; ``healthy`` tells the locker's status about it.
+    """
+
+    def __init__(self, settings: CameraSettings, *, stale_after: float = 3.0) -> None:
+        self.settings = settings
+        self.stale_after = stale_after
+        self._frame: Frame | None = None
+        self._frame_at = 0.0
+        self._taken = True
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
+        self._thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        return time.monotonic() - self._frame_at < self.stale_after
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(self.settings.device)
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.settings.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.settings.height)
+        cap.set(cv2.CAP_PROP_FPS, self.settings.fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+
+    def _run(self) -> None:
+        cap = self._open()
+        while not self._stop.is_set():
+            ok, frame = cap.read() if cap.isOpened() else (False, None)
+            if ok and frame is not None:
+                with self._lock:
+                    self._frame, self._frame_at, self._taken = frame, time.monotonic(), False
+            elif time.monotonic() - self._frame_at >= self.stale_after:
+                log.warning("camera %s delivers no frames; reopening", self.settings.device)
+                cap.release()
+                self._stop.wait(1.0)
+                cap = self._open()
+            else:
+                self._stop.wait(0.05)
+        cap.release()
+
+    def read(self) -> Frame | None:
+        with self._lock:
+            if self._taken or self._frame is None:
+                return None
+            self._taken = True
+            return self._frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

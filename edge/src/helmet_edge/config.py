@@ -1,0 +1,113 @@
+"""Locker configuration: a TOML file, overridable from the environment.
+
+Unknown keys fail loudly (``extra="forbid"``), so a typo never silently falls
+back to a default. Environment variables use the prefix ``HELMET_EDGE_`` and
+``__`` between levels: ``HELMET_EDGE_MQTT__HOST=broker.town.example``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from helmet_edge.errors import ConfigError
+from helmet_protocol.messages import LockerId
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive: int = Field(default=30, ge=5, le=600)
+    # Publish at most this many events before the cloud acknowledges them.
+    window: int = Field(default=200, ge=1, le=10_000)
+    # Send unacknowledged events again after this long without progress.
+    resend_after_s: float = Field(default=30.0, gt=0)
+
+
+class CameraSettings(_Section):
+    device: int | str = 0
+    width: int = 640
+    height: int = 480
+    fps: float = Field(default=15.0, gt=0, le=60)
+
+
+class TimingSettings(_Section):
+    unlock_timeout_s: float = Field(default=20.0, gt=0)
+    door_open_fault_s: float = Field(default=90.0, gt=0)
+    debounce_ms: float = Field(default=50.0, ge=0)
+    repeat_window_s: float = Field(default=4.0, ge=0)
+    maintenance_s: float = Field(default=300.0, gt=0)
+    poll_hz: float = Field(default=50.0, gt=0, le=1000)
+
+
+class PassSettings(_Section):
+    # Bootstrap keys {kid: base64 public key}; the cloud's retained config replaces them.
+    keys: dict[str, str] = Field(default_factory=dict)
+    max_quantity: int = Field(default=4, ge=1, le=16)
+    skew_s: float = Field(default=120.0, ge=0, le=3600)
+    helmet_url_host: str | None = None
+
+
+class EdgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HELMET_EDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    locker_id: LockerId
+    data_dir: Path = Path("/var/lib/helmet-edge")
+    pin_profile: str = "pi-gpio-6"
+    fw: str = "helmet-edge 0.1.0"
+    mqtt: MqttSettings = MqttSettings()
+    camera: CameraSettings = CameraSettings()
+    timing: TimingSettings = TimingSettings()
+    passes: PassSettings = PassSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file))
+        return tuple(sources)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
+    """Read ``path`` (TOML), then the environment, then ``overrides``; explain any error."""
+    cls: type[EdgeSettings] = EdgeSettings
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        cls = type("FileEdgeSettings", (EdgeSettings,), {
+            "model_config": SettingsConfigDict(**{**EdgeSettings.model_config, "toml_file": path})
+        })
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        where = f"config {path}" if path else "config"
+        lines = [f"{where}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    except ValueError as exc:  # TOML syntax errors carry the line and column
+        raise ConfigError(f"config {path}: {exc}") from None

@@ -1,0 +1,74 @@
+"""SlotBank on gpiozero devices; the pin factory is always injected."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice
+
+from helmet_edge.profile import PinProfile
+
+# (on, off) seconds and repetitions per feedback; None means steady off.
+_PATTERNS: dict[str, tuple[float, float, int]] = {
+    "accepted": (0.15, 0.05, 2),
+    "slot_open": (0.5, 0.1, 1),
+    "rejected": (0.08, 0.08, 4),
+    "fault": (0.3, 0.3, 3),
+    "maintenance": (1.0, 0.2, 1),
+}
+
+
+class GpioSlotBank:
+    """Locks as outputs (never energised at start), sensors as pulled-up inputs."""
+
+    def __init__(self, profile: PinProfile, *, pin_factory: Any = None) -> None:
+        self.slot_count = len(profile.slots)
+        f = pin_factory
+        self._locks: dict[int, DigitalOutputDevice] = {}
+        self._doors: dict[int, DigitalInputDevice] = {}
+        self._present: dict[int, DigitalInputDevice] = {}
+        for s in profile.slots:
+            self._locks[s.slot] = DigitalOutputDevice(
+                s.lock, active_high=profile.lock_active_high, initial_value=False, pin_factory=f
+            )
+            self._doors[s.slot] = DigitalInputDevice(
+                s.door, pull_up=profile.door_closed_level == "low", pin_factory=f
+            )
+            self._present[s.slot] = DigitalInputDevice(
+                s.presence, pull_up=profile.presence_level == "low", pin_factory=f
+            )
+        self._led = LED(profile.led, pin_factory=f) if profile.led else None
+        self._buzzer = Buzzer(profile.buzzer, pin_factory=f) if profile.buzzer else None
+
+    def read(self) -> Mapping[int, tuple[bool, bool]]:
+        return {n: (bool(self._doors[n].value), bool(self._present[n].value)) for n in self._locks}
+
+    def set_lock(self, slot: int, energised: bool) -> None:
+        if energised:
+            self._locks[slot].on()
+        else:
+            self._locks[slot].off()
+
+    def lock_energised(self, slot: int) -> bool:
+        return bool(self._locks[slot].value)
+
+    def indicate(self, feedback: str) -> None:
+        pattern = _PATTERNS.get(feedback)
+        if pattern is None:
+            return
+        on, off, n = pattern
+        for device in (self._led, self._buzzer):
+            if device is not None:
+                device.blink(on_time=on, off_time=off, n=n, background=True)
+
+    def close(self) -> None:
+        # Locks first, de-energised, so that nothing opens while we shut down.
+        # Idempotent, like gpiozero's own close(): a second call must not raise.
+        for lock in self._locks.values():
+            if not lock.closed:
+                lock.off()
+            lock.close()
+        for dev in [*self._doors.values(), *self._present.values(), self._led, self._buzzer]:
+            if dev is not None:
+                dev.close()

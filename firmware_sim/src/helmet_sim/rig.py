@@ -1,0 +1,109 @@
+"""A simulated locker: the real edge service on mock pins and a virtual camera."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from helmet_edge.config import CameraSettings, EdgeSettings, MqttSettings, PassSettings, TimingSettings
+from helmet_edge.decoder_zxing import ZxingDecoder
+from helmet_edge.profile import load_profile
+from helmet_edge.service import LockerService
+from helmet_edge.slots_gpiozero import GpioSlotBank
+from helmet_protocol.stickers import helmet_url
+from helmet_sim.camera import VirtualCamera
+from helmet_sim.physical import PhysicalError, PhysicalLocker, PhysicalSlot
+
+
+class SimLocker:
+    def __init__(
+        self,
+        locker_id: str,
+        *,
+        data_dir: Path,
+        mqtt_host: str = "127.0.0.1",
+        mqtt_port: int = 1883,
+        helmet_host: str = "helmets.example.org",
+        profile: str = "pi-gpio-6",
+        fps: float = 10.0,
+        timing: TimingSettings | None = None,
+    ) -> None:
+        self.locker_id = locker_id
+        self.helmet_host = helmet_host
+        pin_profile = load_profile(profile)
+        self.physical = PhysicalLocker(pin_profile)
+        bank = GpioSlotBank(pin_profile, pin_factory=self.physical.factory)
+        self.physical.sync()  # the devices just applied their pulls; drive the real levels again
+        self.camera = VirtualCamera(seed=hash(locker_id) & 0xFFFF)
+        self.settings = EdgeSettings(
+            locker_id=locker_id,
+            data_dir=data_dir,
+            pin_profile=profile,
+            mqtt=MqttSettings(host=mqtt_host, port=mqtt_port, resend_after_s=5.0),
+            camera=CameraSettings(fps=fps),
+            timing=timing or TimingSettings(),
+            passes=PassSettings(helmet_url_host=helmet_host),
+        )
+        self.service = LockerService(self.settings, slots=bank, camera=self.camera, decoder=ZxingDecoder())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
+
+    def start(self) -> None:
+        self.service.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.service.close()
+
+    # -- what people do in front of it -----------------------------------------
+
+    def show(self, text: str, seconds: float = 1.5, **style: object) -> None:
+        self.camera.show(text, **style)  # type: ignore[arg-type]
+        time.sleep(seconds)
+        self.camera.clear()
+
+    def wait_released(self, count: int, timeout: float) -> list[PhysicalSlot]:
+        deadline = time.monotonic() + timeout
+        released: list[PhysicalSlot] = []
+        while time.monotonic() < deadline:
+            released = self.physical.released()
+            if len(released) >= count:
+                return released
+            time.sleep(0.02)
+        return released
+
+    def take(self, count: int, *, timeout: float = 10.0, pause: float = 0.3) -> list[str]:
+        """A person opens each released door, takes the helmet and shuts the door."""
+        taken: list[str] = []
+        if self.wait_released(1, timeout):
+            time.sleep(0.1)  # the locker opens its slots one after another within one loop turn
+        for slot in self.physical.released()[:count]:
+            slot.open_door()
+            time.sleep(pause)
+            if slot.helmet is not None:
+                taken.append(slot.take_helmet())
+            time.sleep(pause)
+            slot.close_door()
+        time.sleep(pause)
+        return taken
+
+    def insert(self, helmet_id: str, *, timeout: float = 10.0, pause: float = 0.3) -> int:
+        """Hold the helmet's sticker to the camera, put it in the slot that opens, shut the door."""
+        self.camera.show(helmet_url(self.helmet_host, helmet_id))
+        try:
+            released = self.wait_released(1, timeout)
+        finally:
+            self.camera.clear()
+        if not released:
+            raise PhysicalError(f"no slot opened for {helmet_id}")
+        slot = released[0]
+        slot.open_door()
+        time.sleep(pause)
+        slot.put_helmet(helmet_id)
+        time.sleep(pause)
+        slot.close_door()
+        time.sleep(pause)
+        return slot.number

@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole suite: real brokers and real databases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helmet_sim.broker import Broker, start_mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A private Mosquitto process on a free port (persistence in tmp_path)."""
+    broker = start_mosquitto(tmp_path / "broker")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database on 127.0.0.1."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/cloud.db"
+        return
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("HELMET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"helmet_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {admin}: {exc}")
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,95 @@
+"""One borrow through real processes: Mosquitto, the cloud, and a simulated locker.
+
+The locker process runs the real edge code on gpiozero mock pins, with a
+virtual camera that renders each QR code into a 640x480 frame for the real
+decoder. The only ways in are the ones people and lockers use: HTTP and MQTT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helmet_sim.broker import Broker
+from helmet_sim.cloud_client import CloudClient
+
+from .processes import CloudProcess, LockerProcess, eventually
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def town(tmp_path: Path, mosquitto: Broker, request: pytest.FixtureRequest) -> Iterator[tuple[CloudProcess, CloudClient]]:
+    env = getattr(request, "param", {})
+    cloud = CloudProcess(tmp_path / "cloud", mosquitto.port, f"sqlite:///{tmp_path}/cloud/cloud.db", **env)
+    cloud.add_user("tech", "admin", "correct horse")
+    client = cloud.start()
+    client.login("tech", "correct horse")
+    client.create_station("ST-1", "Town hall", 47.37, 8.54)
+    client.register_locker("LK-0001", "ST-1", slot_count=6)
+    yield cloud, client
+    client.close()
+    cloud.stop()
+
+
+def stock(locker: LockerProcess, staff: CloudClient, helmets: list[str]) -> None:
+    locker.wait_for_keys()
+    assert locker.ask(op="show", text=staff.technician_pass(), seconds=1.0)["ok"]
+    for helmet in helmets:
+        answer = locker.ask(op="insert", helmet_id=helmet)
+        assert answer["ok"], answer
+
+
+def test_a_resident_borrows_a_helmet_and_the_cloud_shows_the_loan(
+    tmp_path: Path, mosquitto: Broker, town: tuple[CloudProcess, CloudClient]
+) -> None:
+    cloud, staff = town
+    locker = LockerProcess("LK-0001", tmp_path / "lockers", mosquitto.port)
+    try:
+        stock(locker, staff, ["H-0001", "H-0002"])
+        eventually(lambda: staff.station("ST-1")["helmets_available"] == 2)
+        assert staff.station("ST-1")["lockers_online"] == 1
+
+        resident = CloudClient(cloud.url).sign_in_resident("+41791234567", cloud.sms_file)
+        borrow_pass = resident.request_pass(1, station_id="ST-1")
+        assert locker.ask(op="show", text=borrow_pass["text"])["ok"]
+        took = locker.ask(op="take", count=1)
+        assert took["ok"] and len(took["helmets"]) == 1
+        helmet = took["helmets"][0]
+
+        loans = eventually(lambda: resident.loans(status="open"))
+        assert [(loan["helmet_id"], loan["pass_id"], loan["borrow_locker_id"]) for loan in loans] == [
+            (helmet, borrow_pass["pass_id"], "LK-0001")
+        ]
+        station = eventually(lambda: (s := staff.station("ST-1"))["helmets_available"] == 1 and s)
+        assert station["free_slots"] == 5
+        # Every event reached the cloud, so the locker's outbox drained.
+        eventually(lambda: locker.ask(op="state")["outbox"] == 0)
+        resident.close()
+    finally:
+        locker.stop()
+
+
+@pytest.mark.parametrize("town", [{"HELMET_INGEST_IN_PROCESS": "false"}], indirect=True)
+def test_without_ingest_no_loan_appears_and_the_locker_keeps_its_events(
+    tmp_path: Path, mosquitto: Broker, town: tuple[CloudProcess, CloudClient]
+) -> None:
+    cloud, staff = town
+    locker = LockerProcess("LK-0001", tmp_path / "lockers", mosquitto.port)
+    try:
+        stock(locker, staff, ["H-0001"])
+        resident = CloudClient(cloud.url).sign_in_resident("+41791234567", cloud.sms_file)
+        assert locker.ask(op="show", text=resident.request_pass(1)["text"])["ok"]
+        assert locker.ask(op="take", count=1)["helmets"] == ["H-0001"]
+        state = locker.ask(op="state")
+        assert state["helmets"]["1"] is None
+        with pytest.raises(AssertionError):
+            eventually(lambda: resident.loans(status="open"), timeout=3)
+        assert staff.station("ST-1")["helmets_available"] == 0
+        # Nothing acknowledged it: stocked + borrowed are still in the outbox, ready to resend.
+        assert locker.ask(op="state")["outbox"] >= 2
+        resident.close()
+    finally:
+        locker.stop()
