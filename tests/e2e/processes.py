@@ -37,12 +37,21 @@ class CloudProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def add_user(self, username: str, role: str, password: str) -> None:
-        subprocess.run([BIN / "helmet-cloud", "add-user", username, "--role", role, "--password", password],
-                       env=self.env, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [BIN / "helmet-cloud", "add-user", username, "--role", role, "--password", password],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start(self) -> CloudClient:
-        self.proc = subprocess.Popen([BIN / "helmet-cloud", "serve", "--port", str(self.port)], env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [BIN / "helmet-cloud", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         client = CloudClient(self.url)
         client.wait_ready(30)
         return client
@@ -64,9 +73,21 @@ class LockerProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = (workdir / f"{locker_id}.log").open("w")
         self.proc = subprocess.Popen(
-            [BIN / "helmet-sim", "locker", "--locker-id", locker_id, "--data-dir", str(workdir / locker_id),
-             "--mqtt-port", str(mqtt_port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
+            [
+                BIN / "helmet-sim",
+                "locker",
+                "--locker-id",
+                locker_id,
+                "--data-dir",
+                str(workdir / locker_id),
+                "--mqtt-port",
+                str(mqtt_port),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            bufsize=1,
         )
         hello = self._read()
         assert hello.get("ready"), hello

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def town(tmp_path: Path, mosquitto: Broker, request: pytest.FixtureRequest) -> Iterator[tuple[CloudProcess, CloudClient]]:
+def town(
+    tmp_path: Path, mosquitto: Broker, request: pytest.FixtureRequest
+) -> Iterator[tuple[CloudProcess, CloudClient]]:
     env = getattr(request, "param", {})
     cloud = CloudProcess(tmp_path / "cloud", mosquitto.port, f"sqlite:///{tmp_path}/cloud/cloud.db", **env)
     cloud.add_user("tech", "admin", "correct horse")

@@ -33,8 +33,15 @@ def test_event_round_trip_keeps_millisecond_utc_timestamp() -> None:
 
 
 def test_unknown_fields_are_ignored_and_unknown_kinds_kept() -> None:
-    raw = {"v": 1, "event_id": "e1", "locker_id": "LK-0001", "seq": 1, "ts": "2026-11-28T09:00:00Z",
-           "kind": "helmet.teleported", "colour": "red"}
+    raw = {
+        "v": 1,
+        "event_id": "e1",
+        "locker_id": "LK-0001",
+        "seq": 1,
+        "ts": "2026-11-28T09:00:00Z",
+        "kind": "helmet.teleported",
+        "colour": "red",
+    }
     event = decode(Event, json.dumps(raw))
     assert event.kind == "helmet.teleported"
     assert event.known_kind is None
@@ -73,9 +80,14 @@ def test_command_requires_the_arguments_of_its_op() -> None:
 
 
 def test_state_slots_are_validated() -> None:
-    raw = {"v": 1, "locker_id": "LK-0001", "seq": 3, "ts": "2026-11-28T09:00:00Z",
-           "slots": [{"slot": 1, "state": "occupied", "helmet_id": "H-1"}, {"slot": 2, "state": "levitating"}]}
-    with pytest.raises(PayloadError, match="slots.1.state"):
+    raw = {
+        "v": 1,
+        "locker_id": "LK-0001",
+        "seq": 3,
+        "ts": "2026-11-28T09:00:00Z",
+        "slots": [{"slot": 1, "state": "occupied", "helmet_id": "H-1"}, {"slot": 2, "state": "levitating"}],
+    }
+    with pytest.raises(PayloadError, match=r"slots\.1\.state"):
         decode(State, json.dumps(raw))
 
 
@@ -94,8 +106,17 @@ def test_topics_build_and_parse_round_trip() -> None:
     assert topics.shared(topics.all_lockers(Channel.EVENTS)) == "$share/ingest/helmet/v1/+/events"
 
 
-@pytest.mark.parametrize("bad", ["helmet/v1/LK-0001", "helmet/v2/LK-0001/events", "helmet/v1/+/events",
-                                 "helmet/v1/LK-0001/evil", "helmet/v1/lk-1/events", "helmet/v1/#/status"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "helmet/v1/LK-0001",
+        "helmet/v2/LK-0001/events",
+        "helmet/v1/+/events",
+        "helmet/v1/LK-0001/evil",
+        "helmet/v1/lk-1/events",
+        "helmet/v1/#/status",
+    ],
+)
 def test_topics_outside_the_contract_are_refused(bad: str) -> None:
     with pytest.raises(TopicError):
         topics.parse(bad)

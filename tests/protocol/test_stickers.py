@@ -14,8 +14,15 @@ def test_sticker_url_round_trips() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["http://helmets.example.org/h/H-1", "https://evil.example.com/h/H-1", "https://helmets.example.org/h/../x",
-     "https://helmets.example.org/h/H-1?open=all", "https://helmets.example.org/s/ST-1", "H-1", ""],
+    [
+        "http://helmets.example.org/h/H-1",
+        "https://evil.example.com/h/H-1",
+        "https://helmets.example.org/h/../x",
+        "https://helmets.example.org/h/H-1?open=all",
+        "https://helmets.example.org/s/ST-1",
+        "H-1",
+        "",
+    ],
 )
 def test_other_urls_are_not_helmets(text: str) -> None:
     with pytest.raises(ProtocolError):

@@ -36,10 +36,16 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         keys = load_or_create(settings.keys_path)
         ctx_holder: list[AppContext] = []
-        publisher = CloudMqtt(settings, f"api-{uuid.uuid4().hex[:8]}",
-                              on_connect=lambda: publish_all_configs(ctx_holder[0]) if ctx_holder else None)
-        ctx = AppContext(settings=settings, engine=engine, keys=keys, mqtt=publisher,
-                         sms=make_sender(settings.sms_backend))
+
+        def on_connect() -> None:
+            # Retained configs carry the current pass keys: republish them on every (re)connect.
+            if ctx_holder:
+                publish_all_configs(ctx_holder[0])
+
+        publisher = CloudMqtt(settings, f"api-{uuid.uuid4().hex[:8]}", on_connect=on_connect)
+        ctx = AppContext(
+            settings=settings, engine=engine, keys=keys, mqtt=publisher, sms=make_sender(settings.sms_backend)
+        )
         ctx_holder.append(ctx)
         app.state.ctx = ctx
         publisher.start()

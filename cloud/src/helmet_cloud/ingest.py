@@ -11,7 +11,6 @@ import logging
 import queue
 import threading
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -39,10 +38,9 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert events, skipping any whose event_id or (locker_id, seq) is already stored."""
     if session.bind is None:
         raise RuntimeError("session is not bound")
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     stored: set[str] = set()
     for i in range(0, len(rows), 500):
         stmt = insert(RawEvent).values(rows[i : i + 500]).on_conflict_do_nothing()
@@ -87,13 +85,20 @@ class Ingestor:
                         raise ProtocolError(f"lockers do not publish on {t.channel.value}")
                 except ProtocolError as exc:
                     log.warning("dead-lettered message on %s: %s", topic_str, exc)
-                    session.add(DeadLetter(topic=topic_str[:256], payload=payload[:16384].decode("utf-8", "replace"),
-                                           reason=str(exc)[:500], received_at=now))
+                    session.add(
+                        DeadLetter(
+                            topic=topic_str[:256],
+                            payload=payload[:16384].decode("utf-8", "replace"),
+                            reason=str(exc)[:500],
+                            received_at=now,
+                        )
+                    )
             stored = _insert_ignore(session, list(rows.values())) if rows else set()
             new = [rows[i] for i in stored]
             recompute_helmets(session, [r["helmet_id"] for r in new if r["helmet_id"] and r["kind"] in HELMET_KINDS])
-            recompute_slots(session, [(r["locker_id"], r["slot"]) for r in new
-                                      if r["slot"] is not None and r["kind"] in SLOT_KINDS])
+            recompute_slots(
+                session, [(r["locker_id"], r["slot"]) for r in new if r["slot"] is not None and r["kind"] in SLOT_KINDS]
+            )
             for locker_id in {r["locker_id"] for r in rows.values()}:
                 locker = lockers[locker_id]
                 gap_after = self._advance_ack(session, locker)
@@ -120,16 +125,26 @@ class Ingestor:
     @staticmethod
     def _row(ev: Event, payload: bytes, now: Any) -> dict[str, Any]:
         return {
-            "event_id": ev.event_id, "locker_id": ev.locker_id, "seq": ev.seq, "ts": ev.ts, "kind": ev.kind,
-            "known": ev.known_kind is not None, "slot": ev.slot, "helmet_id": ev.helmet_id,
-            "pass_id": ev.pass_id, "resident_id": ev.resident_id, "payload": payload.decode(), "received_at": now,
+            "event_id": ev.event_id,
+            "locker_id": ev.locker_id,
+            "seq": ev.seq,
+            "ts": ev.ts,
+            "kind": ev.kind,
+            "known": ev.known_kind is not None,
+            "slot": ev.slot,
+            "helmet_id": ev.helmet_id,
+            "pass_id": ev.pass_id,
+            "resident_id": ev.resident_id,
+            "payload": payload.decode(),
+            "received_at": now,
         }
 
     @staticmethod
     def _advance_ack(session: Session, locker: Locker) -> int | None:
         """Move the ack to the highest contiguous seq; return the first seq past a gap, if any."""
         seqs = session.exec(
-            select(RawEvent.seq).where(RawEvent.locker_id == locker.id, RawEvent.seq > locker.acked_seq)
+            select(RawEvent.seq)
+            .where(RawEvent.locker_id == locker.id, RawEvent.seq > locker.acked_seq)
             .order_by(col(RawEvent.seq))
         ).all()
         for seq in seqs:
@@ -153,11 +168,15 @@ class Ingestor:
             row = ours.get(rep.slot) or Slot(locker_id=locker.id, slot=rep.slot)
             row.reported_state = rep.state
             session.add(row)
-            if snap.seq <= locker.acked_seq and rep.state in ("occupied", "empty", "disabled") and (
-                rep.state != row.state or (rep.helmet_id or None) != row.helmet_id
+            if (
+                snap.seq <= locker.acked_seq
+                and rep.state in ("occupied", "empty", "disabled")
+                and (rep.state != row.state or (rep.helmet_id or None) != row.helmet_id)
             ):
-                diffs.append(f"slot {rep.slot}: locker says {rep.state} {rep.helmet_id or ''}, cloud has "
-                             f"{row.state} {row.helmet_id or ''}".strip())
+                diffs.append(
+                    f"slot {rep.slot}: locker says {rep.state} {rep.helmet_id or ''}, cloud has "
+                    f"{row.state} {row.helmet_id or ''}".strip()
+                )
         locker.snapshot_mismatch = "; ".join(diffs)[:1000] or None
         if diffs:
             log.warning("state snapshot of %s disagrees: %s", locker.id, locker.snapshot_mismatch)
@@ -169,14 +188,19 @@ class IngestWorker:
     def __init__(self, settings: CloudSettings, engine: Engine, *, worker_id: str | None = None) -> None:
         self.settings = settings
         self.queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        share = topics.shared if settings.ingest_shared else (lambda f: f)
         subs = (
-            topics.shared(topics.all_lockers(Channel.EVENTS)),
+            share(topics.all_lockers(Channel.EVENTS)),
             topics.all_lockers(Channel.STATUS),
             topics.all_lockers(Channel.STATE),
-            topics.shared(topics.all_lockers(Channel.CMD_ACK)),
+            share(topics.all_lockers(Channel.CMD_ACK)),
         )
-        self.mqtt = CloudMqtt(settings, worker_id or f"ingest-{uuid.uuid4().hex[:8]}", subscriptions=subs,
-                              on_message=lambda t, p: self.queue.put((t, p)))
+        self.mqtt = CloudMqtt(
+            settings,
+            worker_id or f"ingest-{uuid.uuid4().hex[:8]}",
+            subscriptions=subs,
+            on_message=lambda t, p: self.queue.put((t, p)),
+        )
         self.ingestor = Ingestor(engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)

@@ -53,8 +53,14 @@ def _recompute_helmet(session: Session, helmet_id: str) -> None:
         if e.kind == EventKind.HELMET_BORROWED:
             if current is not None:  # a return we never heard of: close at the next borrow
                 current.status, current.returned_at = "returned", ts
-            current = Loan(id=e.event_id, helmet_id=helmet_id, resident_id=e.resident_id, pass_id=e.pass_id,
-                           borrowed_at=ts, borrow_locker_id=e.locker_id)
+            current = Loan(
+                id=e.event_id,
+                helmet_id=helmet_id,
+                resident_id=e.resident_id,
+                pass_id=e.pass_id,
+                borrowed_at=ts,
+                borrow_locker_id=e.locker_id,
+            )
             loans.append(current)
             helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = "on_loan", None, None, e.resident_id
         elif e.kind in (EventKind.HELMET_RETURNED, EventKind.HELMET_STOCKED):
@@ -68,10 +74,18 @@ def _recompute_helmet(session: Session, helmet_id: str) -> None:
     session.add(helmet)
     existing = {loan.id: loan for loan in session.exec(select(Loan).where(Loan.helmet_id == helmet_id)).all()}
     for loan in loans:
-        row = existing.pop(loan.id, None) or Loan(id=loan.id, helmet_id=helmet_id, borrowed_at=loan.borrowed_at,
-                                                  borrow_locker_id=loan.borrow_locker_id)
-        for field in ("resident_id", "pass_id", "borrowed_at", "borrow_locker_id", "returned_at",
-                      "return_locker_id", "status"):
+        row = existing.pop(loan.id, None) or Loan(
+            id=loan.id, helmet_id=helmet_id, borrowed_at=loan.borrowed_at, borrow_locker_id=loan.borrow_locker_id
+        )
+        for field in (
+            "resident_id",
+            "pass_id",
+            "borrowed_at",
+            "borrow_locker_id",
+            "returned_at",
+            "return_locker_id",
+            "status",
+        ):
             setattr(row, field, getattr(loan, field))
         session.add(row)
     for stale in existing.values():
@@ -82,8 +96,11 @@ def recompute_slots(session: Session, slots: Iterable[tuple[str, int]]) -> None:
     for locker_id, slot in sorted(set(slots)):
         events = session.exec(
             select(RawEvent)
-            .where(RawEvent.locker_id == locker_id, RawEvent.slot == slot,
-                   col(RawEvent.kind).in_([k.value for k in SLOT_KINDS]))
+            .where(
+                RawEvent.locker_id == locker_id,
+                RawEvent.slot == slot,
+                col(RawEvent.kind).in_([k.value for k in SLOT_KINDS]),
+            )
             .order_by(col(RawEvent.seq))
         ).all()
         row = session.get(Slot, (locker_id, slot)) or Slot(locker_id=locker_id, slot=slot)

@@ -24,8 +24,7 @@ def config_for(ctx: AppContext, locker: Locker) -> LockerConfig:
 
 
 def publish_config(ctx: AppContext, locker: Locker) -> bool:
-    return ctx.mqtt.publish(topics.topic(locker.id, Channel.CONFIG), config_for(ctx, locker).to_json(),
-                            retain=True)
+    return ctx.mqtt.publish(topics.topic(locker.id, Channel.CONFIG), config_for(ctx, locker).to_json(), retain=True)
 
 
 def publish_all_configs(ctx: AppContext) -> int:

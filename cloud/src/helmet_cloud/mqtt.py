@@ -37,8 +37,12 @@ class CloudMqtt:
         self._on_connect = on_connect
         self.subscriptions = subscriptions
         self.connected = threading.Event()
-        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                        protocol=mqtt.MQTTv311, clean_session=not subscriptions)
+        c = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=not subscriptions,
+        )
         if settings.mqtt_username:
             c.username_pw_set(settings.mqtt_username, settings.mqtt_password)
         c.reconnect_delay_set(min_delay=1, max_delay=15)

@@ -25,6 +25,8 @@ class CloudSettings(BaseSettings):
     mqtt_password: str | None = None
     # Run an ingest worker inside the API process (the embedded default).
     ingest_in_process: bool = True
+    # Shared subscriptions split load across workers; off for brokers without them (amqtt).
+    ingest_shared: bool = True
     ingest_batch: int = Field(default=500, ge=1, le=10_000)
 
     # {"active": kid, "keys": {kid: base64 private key}}; generated on first start if missing.

@@ -7,6 +7,7 @@ import threading
 import time
 
 import cv2
+import numpy as np
 
 from helmet_edge.config import CameraSettings
 from helmet_edge.ports import Frame
@@ -47,8 +48,9 @@ class OpenCvCamera:
     def _run(self) -> None:
         cap = self._open()
         while not self._stop.is_set():
-            ok, frame = cap.read() if cap.isOpened() else (False, None)
-            if ok and frame is not None:
+            ok, raw = cap.read() if cap.isOpened() else (False, None)
+            if ok and raw is not None:
+                frame: Frame = np.asarray(raw, dtype=np.uint8)
                 with self._lock:
                     self._frame, self._frame_at, self._taken = frame, time.monotonic(), False
             elif time.monotonic() - self._frame_at >= self.stale_after:

@@ -46,8 +46,9 @@ def run(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    service = LockerService(settings, slots=GpioSlotBank(profile), camera=OpenCvCamera(settings.camera),
-                            decoder=ZxingDecoder())
+    service = LockerService(
+        settings, slots=GpioSlotBank(profile), camera=OpenCvCamera(settings.camera), decoder=ZxingDecoder()
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -62,19 +63,20 @@ def run(
 def scan(files: Annotated[list[Path], typer.Argument(help="image files")]) -> None:
     """Decode QR codes in image files; one JSON object per line."""
     import cv2
+    import numpy as np
 
     from helmet_edge.decoder_zxing import ZxingDecoder
 
     decoder = ZxingDecoder()
     failed = False
     for f in files:
-        frame = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if frame is None:
+        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if image is None:
             typer.echo(json.dumps({"file": str(f), "error": "cannot read image"}))
             failed = True
             continue
         t0 = time.perf_counter()
-        found = decoder.decode(frame)
+        found = decoder.decode(np.asarray(image, dtype=np.uint8))
         ms = (time.perf_counter() - t0) * 1000
         texts = [d.decode("utf-8", errors="replace") for d in found]
         typer.echo(json.dumps({"file": str(f), "texts": texts, "ms": round(ms, 2)}))

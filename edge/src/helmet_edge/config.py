@@ -100,9 +100,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        cls = type("FileEdgeSettings", (EdgeSettings,), {
-            "model_config": SettingsConfigDict(**{**EdgeSettings.model_config, "toml_file": path})
-        })
+        cls = type(
+            "FileEdgeSettings",
+            (EdgeSettings,),
+            {"model_config": SettingsConfigDict(**{**EdgeSettings.model_config, "toml_file": path})},
+        )
     try:
         return cls(**overrides)
     except ValidationError as exc:

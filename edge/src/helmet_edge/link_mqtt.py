@@ -59,8 +59,7 @@ class MqttLink:
         if settings.username:
             c.username_pw_set(settings.username, settings.password)
         if settings.tls:
-            c.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                      tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            c.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.will_set(topics.topic(locker_id, Channel.STATUS), offline_payload, qos=1, retain=True)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.max_inflight_messages_set(100)

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from helmet_edge.kiosk import ForeignScan, PassScan, StickerScan, classify
+from helmet_edge.kiosk import ForeignScan, StickerScan, classify
 from helmet_edge.slot_machine import EventDraft, Purpose, SlotMachine, SlotRecord, Step
 from helmet_protocol.errors import PassRejectedError
 from helmet_protocol.events import EventKind, RejectReason, SlotState
@@ -96,14 +96,14 @@ class Locker:
             return None
         if isinstance(kind, StickerScan):
             return self.helmet_back(kind.helmet_id, mono=mono)
-        assert isinstance(kind, PassScan)
         return self.use_pass(kind.data, wall=wall, mono=mono, honoured=honoured)
 
     def use_pass(self, data: bytes | str, *, wall: datetime, mono: float, honoured: Callable[[str], bool]) -> Outcome:
         """Verify a pass offline and open slots for it (also the ``borrow`` command)."""
         try:
-            p = verify_pass(data, keys=self.rules.keys, now=wall, max_quantity=self.rules.max_quantity,
-                            skew=self.rules.skew)
+            p = verify_pass(
+                data, keys=self.rules.keys, now=wall, max_quantity=self.rules.max_quantity, skew=self.rules.skew
+            )
             if p.pass_id in self.rules.revoked:
                 raise PassRejectedError(RejectReason.REVOKED, "pass was revoked")
             if honoured(p.pass_id):
@@ -115,8 +115,7 @@ class Locker:
             self._maintenance_until = mono + self.rules.maintenance_seconds
             self._technician = p.holder_id
             log.info("maintenance mode for technician %s", p.holder_id)
-            return Outcome(honour=[self._honour(p)], feedback=Feedback.MAINTENANCE,
-                           message="maintenance mode")
+            return Outcome(honour=[self._honour(p)], feedback=Feedback.MAINTENANCE, message="maintenance mode")
         return self._borrow(p, mono)
 
     def _honour(self, p: Pass) -> tuple[str, datetime]:
@@ -125,8 +124,13 @@ class Locker:
 
     def _rejected(self, exc: PassRejectedError, p: Pass | None) -> Outcome:
         log.warning("pass rejected: %s", exc)
-        draft = EventDraft(EventKind.PASS_REJECTED, reason=exc.reason, detail=exc.detail[:200],
-                           pass_id=p.pass_id if p else None, resident_id=p.holder_id if p else None)
+        draft = EventDraft(
+            EventKind.PASS_REJECTED,
+            reason=exc.reason,
+            detail=exc.detail[:200],
+            pass_id=p.pass_id if p else None,
+            resident_id=p.holder_id if p else None,
+        )
         return Outcome(events=[draft], feedback=Feedback.REJECTED, message=str(exc))
 
     def _borrow(self, p: Pass, mono: float) -> Outcome:
@@ -149,14 +153,17 @@ class Locker:
                 return None
         free = [n for n, m in self.machines.items() if m.state == SlotState.EMPTY]
         if not free:
-            draft = EventDraft(EventKind.PASS_REJECTED, reason=RejectReason.NO_FREE_SLOT, helmet_id=helmet_id,
-                               detail="no empty slot for a return")
+            draft = EventDraft(
+                EventKind.PASS_REJECTED,
+                reason=RejectReason.NO_FREE_SLOT,
+                helmet_id=helmet_id,
+                detail="no empty slot for a return",
+            )
             return Outcome(events=[draft], feedback=Feedback.REJECTED, message="no free slot here")
         purpose = Purpose.STOCK if self.in_maintenance(mono) else Purpose.RETURN
         who = self._technician if purpose == Purpose.STOCK else None
         out = Outcome(feedback=Feedback.SLOT_OPEN, message=f"slot {free[0]} open for {helmet_id}")
-        out.add(free[0], self.machines[free[0]].unlock(mono, purpose, incoming_helmet_id=helmet_id,
-                                                       resident_id=who))
+        out.add(free[0], self.machines[free[0]].unlock(mono, purpose, incoming_helmet_id=helmet_id, resident_id=who))
         out.opened.append(free[0])
         return out
 

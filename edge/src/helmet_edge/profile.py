@@ -38,9 +38,7 @@ class PinProfile(BaseModel):
         numbers = [s.slot for s in self.slots]
         if numbers != list(range(1, len(numbers) + 1)):
             raise ValueError(f"slots must be numbered 1..{len(numbers)} in order, got {numbers}")
-        pins = [p for s in self.slots for p in (s.lock, s.door, s.presence)] + [
-            p for p in (self.led, self.buzzer) if p
-        ]
+        pins = [p for s in self.slots for p in (s.lock, s.door, s.presence)] + [p for p in (self.led, self.buzzer) if p]
         dupes = sorted({p for p in pins if pins.count(p) > 1})
         if dupes:
             raise ValueError(f"pins used twice: {', '.join(dupes)}")

@@ -70,8 +70,7 @@ class LockerService:
         self.timing = Timing(t.unlock_timeout_s, t.door_open_fault_s, t.debounce_ms / 1000)
         self.rules = self._rules_from(settings, self.store.get_json("config"))
         self.locker = self._build_locker()
-        self.forwarder = Forwarder(self.store, window=settings.mqtt.window,
-                                   resend_after=settings.mqtt.resend_after_s)
+        self.forwarder = Forwarder(self.store, window=settings.mqtt.window, resend_after=settings.mqtt.resend_after_s)
         self.camera_ok = camera is not None
         self.link = link_factory(
             settings.mqtt,
@@ -116,9 +115,15 @@ class LockerService:
             cfg = LockerConfig.model_validate(cloud)
             keys, max_q, revoked = cfg.pass_keys, cfg.max_quantity, frozenset(cfg.revoked_pass_ids)
             host = cfg.helmet_url_host or host
-        return Rules(keys=load_public_keys(keys), max_quantity=max_q, skew=timedelta(seconds=p.skew_s),
-                     revoked=revoked, helmet_host=host, maintenance_seconds=t.maintenance_s,
-                     repeat_window=t.repeat_window_s)
+        return Rules(
+            keys=load_public_keys(keys),
+            max_quantity=max_q,
+            skew=timedelta(seconds=p.skew_s),
+            revoked=revoked,
+            helmet_host=host,
+            maintenance_seconds=t.maintenance_s,
+            repeat_window=t.repeat_window_s,
+        )
 
     def start(self) -> None:
         """Reconcile stored slot states with the sensors, then connect."""
@@ -163,8 +168,7 @@ class LockerService:
             self.store.forget_expired_passes(self.clock.wall())
 
     def _scan_frame(self, mono: float) -> None:
-        assert self.camera is not None
-        frame = self.camera.read()
+        frame = self.camera.read() if self.camera is not None else None
         if frame is None:
             return
         for data in self.decoder.decode(frame):
@@ -176,8 +180,9 @@ class LockerService:
     def apply(self, out: Outcome) -> None:
         """Make an outcome durable, then move the locks."""
         if out.durable:
-            events = self.store.commit(records=out.records.values(), events=out.events, honour=out.honour,
-                                       now=self.clock.wall())
+            events = self.store.commit(
+                records=out.records.values(), events=out.events, honour=out.honour, now=self.clock.wall()
+            )
             for e in events:
                 log.info("event %d %s slot=%s helmet=%s", e.seq, e.kind, e.slot, e.helmet_id)
             self._state_dirty = True
@@ -193,14 +198,20 @@ class LockerService:
         self._state_dirty = True
 
     def _status(self, *, online: bool) -> bytes:
-        return Status(locker_id=self.settings.locker_id, online=online, boot_id=self.boot_id,
-                      fw=self.settings.fw, ts=self.clock.wall(), camera_ok=self.camera_ok).to_json()
+        return Status(
+            locker_id=self.settings.locker_id,
+            online=online,
+            boot_id=self.boot_id,
+            fw=self.settings.fw,
+            ts=self.clock.wall(),
+            camera_ok=self.camera_ok,
+        ).to_json()
 
     def _publish_state(self, mono: float) -> None:
-        reports = [SlotReport(slot=n, state=m.state, helmet_id=m.record.helmet_id)
-                   for n, m in self.locker.machines.items()]
-        state = State(locker_id=self.settings.locker_id, seq=self.store.last_seq(), ts=self.clock.wall(),
-                      slots=reports)
+        reports = [
+            SlotReport(slot=n, state=m.state, helmet_id=m.record.helmet_id) for n, m in self.locker.machines.items()
+        ]
+        state = State(locker_id=self.settings.locker_id, seq=self.store.last_seq(), ts=self.clock.wall(), slots=reports)
         if self.link.publish(Channel.STATE, state.to_json(), retain=True) is not None:
             self._state_dirty = False
             self._state_sent_at = mono
@@ -247,15 +258,14 @@ class LockerService:
         self.link.publish(Channel.CMD_ACK, ack)
 
     def _execute(self, cmd: Command, mono: float) -> Outcome | None:
-        if cmd.op == "borrow":
-            assert cmd.pass_text is not None
-            return self.locker.use_pass(cmd.pass_text, wall=self.clock.wall(), mono=mono,
-                                        honoured=self.store.is_honoured)
-        if cmd.op == "unlock":
-            assert cmd.slot is not None
+        # Command validation guarantees each op's arguments are present.
+        if cmd.op == "borrow" and cmd.pass_text is not None:
+            return self.locker.use_pass(
+                cmd.pass_text, wall=self.clock.wall(), mono=mono, honoured=self.store.is_honoured
+            )
+        if cmd.op == "unlock" and cmd.slot is not None:
             return self.locker.service_unlock(cmd.slot, mono=mono)
-        if cmd.op in ("disable_slot", "enable_slot"):
-            assert cmd.slot is not None
+        if cmd.op in ("disable_slot", "enable_slot") and cmd.slot is not None:
             return self.locker.set_disabled(cmd.slot, cmd.op == "disable_slot")
         if cmd.op == "resend":
             self.forwarder.rewind(cmd.from_seq)

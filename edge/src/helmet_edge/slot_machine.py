@@ -169,26 +169,32 @@ class SlotMachine:
                 self.deadline = now + self.timing.door_open_fault
                 self._set(step, state=SlotState.OPEN)
             elif here == had:
-                step.events.append(self._draft(EventKind.UNLOCK_TIMEOUT, helmet_id=rec.helmet_id,
-                                               pass_id=rec.pass_id, resident_id=rec.resident_id,
-                                               detail="interrupted by a restart"))
+                step.events.append(
+                    self._draft(
+                        EventKind.UNLOCK_TIMEOUT,
+                        helmet_id=rec.helmet_id,
+                        pass_id=rec.pass_id,
+                        resident_id=rec.resident_id,
+                        detail="interrupted by a restart",
+                    )
+                )
                 self._finish(step, rec.resume_state or SlotState.EMPTY)
             else:
                 self._door_closed(step, here)
-        elif rec.state == SlotState.OPEN or (
-            rec.state == SlotState.FAULT and rec.fault != FaultReason.SENSOR_CONFLICT
-        ):
+        elif rec.state == SlotState.OPEN or (rec.state == SlotState.FAULT and rec.fault != FaultReason.SENSOR_CONFLICT):
             if closed:
                 self._door_closed(step, here)
                 if rec.state == SlotState.FAULT:
-                    step.events.append(self._draft(EventKind.SLOT_CLEARED, reason=rec.fault,
-                                                   helmet_id=self.record.helmet_id))
+                    step.events.append(
+                        self._draft(EventKind.SLOT_CLEARED, reason=rec.fault, helmet_id=self.record.helmet_id)
+                    )
             else:
                 self.deadline = now + self.timing.door_open_fault
         elif rec.state in (SlotState.OCCUPIED, SlotState.EMPTY) and closed:
             if rec.state == SlotState.OCCUPIED and not here:
-                step.events.append(self._draft(EventKind.HELMET_REMOVED, helmet_id=rec.helmet_id,
-                                               detail="missing at start-up"))
+                step.events.append(
+                    self._draft(EventKind.HELMET_REMOVED, helmet_id=rec.helmet_id, detail="missing at start-up")
+                )
                 self._finish(step, SlotState.EMPTY, helmet_id=None)
             elif rec.state == SlotState.EMPTY and here:
                 step.events.append(self._draft(EventKind.HELMET_STOCKED, detail="found at start-up"))
@@ -201,8 +207,19 @@ class SlotMachine:
             self._set(step, state=SlotState.DISABLED, resume_state=None)
             step.events.append(self._draft(EventKind.SLOT_DISABLED, helmet_id=self.record.helmet_id))
         elif not disabled and self.state == SlotState.DISABLED:
-            state = SlotState.OCCUPIED if self.present.value else SlotState.EMPTY
-            self._set(step, state=state)
+            if self.present.value:
+                self._set(step, state=SlotState.OCCUPIED)
+            else:
+                # Taken out while disabled: the slot must stop naming it (its sticker would be refused).
+                if self.record.helmet_id:
+                    step.events.append(
+                        self._draft(
+                            EventKind.HELMET_REMOVED,
+                            helmet_id=self.record.helmet_id,
+                            detail="gone while the slot was disabled",
+                        )
+                    )
+                self._set(step, state=SlotState.EMPTY, helmet_id=None)
             step.events.append(self._draft(EventKind.SLOT_ENABLED, helmet_id=self.record.helmet_id))
         return step
 
@@ -220,8 +237,12 @@ class SlotMachine:
             elif self.deadline is not None and now >= self.deadline:
                 resume = self.record.resume_state or (SlotState.OCCUPIED if here else SlotState.EMPTY)
                 step.events.append(
-                    self._draft(EventKind.UNLOCK_TIMEOUT, helmet_id=self.record.helmet_id,
-                                pass_id=self.record.pass_id, resident_id=self.record.resident_id)
+                    self._draft(
+                        EventKind.UNLOCK_TIMEOUT,
+                        helmet_id=self.record.helmet_id,
+                        pass_id=self.record.pass_id,
+                        resident_id=self.record.resident_id,
+                    )
                 )
                 self._finish(step, resume)
                 step.lock = False
@@ -230,23 +251,35 @@ class SlotMachine:
                 self._door_closed(step, here)
             elif self.deadline is not None and now >= self.deadline:
                 self._set(step, state=SlotState.FAULT, fault=FaultReason.DOOR_AJAR)
-                step.events.append(self._draft(EventKind.SLOT_FAULT, reason=FaultReason.DOOR_AJAR,
-                                               helmet_id=self.record.helmet_id))
+                step.events.append(
+                    self._draft(EventKind.SLOT_FAULT, reason=FaultReason.DOOR_AJAR, helmet_id=self.record.helmet_id)
+                )
         elif state == SlotState.FAULT:
             self._fault_step(step, closed, here)
         elif state in (SlotState.OCCUPIED, SlotState.EMPTY):
             if not closed:
                 # The door opened while locked: forced, or the lock failed.
                 self.deadline = now + self.timing.door_open_fault
-                self._set(step, state=SlotState.FAULT, fault=FaultReason.LOCK_JAMMED,
-                          purpose=Purpose.SERVICE, present_at_open=state == SlotState.OCCUPIED)
-                step.events.append(self._draft(EventKind.SLOT_FAULT, reason=FaultReason.LOCK_JAMMED,
-                                               helmet_id=self.record.helmet_id))
+                self._set(
+                    step,
+                    state=SlotState.FAULT,
+                    fault=FaultReason.LOCK_JAMMED,
+                    purpose=Purpose.SERVICE,
+                    present_at_open=state == SlotState.OCCUPIED,
+                )
+                step.events.append(
+                    self._draft(EventKind.SLOT_FAULT, reason=FaultReason.LOCK_JAMMED, helmet_id=self.record.helmet_id)
+                )
             elif here != (state == SlotState.OCCUPIED):
                 self._set(step, state=SlotState.FAULT, fault=FaultReason.SENSOR_CONFLICT, resume_state=state)
-                step.events.append(self._draft(
-                    EventKind.SLOT_FAULT, reason=FaultReason.SENSOR_CONFLICT, helmet_id=self.record.helmet_id,
-                    detail=f"door closed and locked, but presence reads {'helmet' if here else 'none'}"))
+                step.events.append(
+                    self._draft(
+                        EventKind.SLOT_FAULT,
+                        reason=FaultReason.SENSOR_CONFLICT,
+                        helmet_id=self.record.helmet_id,
+                        detail=f"door closed and locked, but presence reads {'helmet' if here else 'none'}",
+                    )
+                )
         return step
 
     def _fault_step(self, step: Step, closed: bool, here: bool) -> None:
@@ -258,8 +291,7 @@ class SlotMachine:
                 step.events.append(self._draft(EventKind.SLOT_CLEARED, helmet_id=self.record.helmet_id))
         elif closed:  # door_ajar or lock_jammed: the door is shut again
             self._door_closed(step, here)
-            step.events.append(self._draft(EventKind.SLOT_CLEARED, reason=fault,
-                                           helmet_id=self.record.helmet_id))
+            step.events.append(self._draft(EventKind.SLOT_CLEARED, reason=fault, helmet_id=self.record.helmet_id))
 
     def _door_closed(self, step: Step, here: bool) -> None:
         """The door shut after being open: decide what happened inside."""
@@ -267,34 +299,67 @@ class SlotMachine:
         had = bool(rec.present_at_open)
         if rec.purpose == Purpose.BORROW and had:
             if here:
-                step.events.append(self._draft(EventKind.BORROW_CANCELLED, helmet_id=rec.helmet_id,
-                                               pass_id=rec.pass_id, resident_id=rec.resident_id))
+                step.events.append(
+                    self._draft(
+                        EventKind.BORROW_CANCELLED,
+                        helmet_id=rec.helmet_id,
+                        pass_id=rec.pass_id,
+                        resident_id=rec.resident_id,
+                    )
+                )
                 self._finish(step, SlotState.OCCUPIED)
             else:
-                step.events.append(self._draft(EventKind.HELMET_BORROWED, helmet_id=rec.helmet_id,
-                                               pass_id=rec.pass_id, resident_id=rec.resident_id))
+                step.events.append(
+                    self._draft(
+                        EventKind.HELMET_BORROWED,
+                        helmet_id=rec.helmet_id,
+                        pass_id=rec.pass_id,
+                        resident_id=rec.resident_id,
+                    )
+                )
                 self._finish(step, SlotState.EMPTY, helmet_id=None)
         elif rec.purpose in (Purpose.RETURN, Purpose.STOCK) and not had:
             if here:
                 kind = EventKind.HELMET_RETURNED if rec.purpose == Purpose.RETURN else EventKind.HELMET_STOCKED
-                step.events.append(self._draft(kind, helmet_id=rec.incoming_helmet_id,
-                                               resident_id=rec.resident_id, pass_id=rec.pass_id))
+                step.events.append(
+                    self._draft(
+                        kind, helmet_id=rec.incoming_helmet_id, resident_id=rec.resident_id, pass_id=rec.pass_id
+                    )
+                )
                 self._finish(step, SlotState.OCCUPIED, helmet_id=rec.incoming_helmet_id)
             else:
                 step.events.append(self._draft(EventKind.RETURN_CANCELLED, helmet_id=rec.incoming_helmet_id))
                 self._finish(step, SlotState.EMPTY)
         elif had and not here:
-            step.events.append(self._draft(EventKind.HELMET_REMOVED, helmet_id=rec.helmet_id,
-                                           resident_id=rec.resident_id, pass_id=rec.pass_id))
+            step.events.append(
+                self._draft(
+                    EventKind.HELMET_REMOVED, helmet_id=rec.helmet_id, resident_id=rec.resident_id, pass_id=rec.pass_id
+                )
+            )
             self._finish(step, SlotState.EMPTY, helmet_id=None)
         elif here and not had:
-            step.events.append(self._draft(EventKind.HELMET_STOCKED, helmet_id=rec.incoming_helmet_id,
-                                           detail="helmet found in slot" if not rec.incoming_helmet_id else None))
+            step.events.append(
+                self._draft(
+                    EventKind.HELMET_STOCKED,
+                    helmet_id=rec.incoming_helmet_id,
+                    detail="helmet found in slot" if not rec.incoming_helmet_id else None,
+                )
+            )
             self._finish(step, SlotState.OCCUPIED, helmet_id=rec.incoming_helmet_id)
         else:
             self._finish(step, SlotState.OCCUPIED if here else SlotState.EMPTY)
 
     def _finish(self, step: Step, state: SlotState, **changes: Any) -> None:
         self.deadline = None
-        self._set(step, state=state, purpose=None, pass_id=None, resident_id=None, incoming_helmet_id=None,
-                  resume_state=None, fault=None, present_at_open=None, **changes)
+        self._set(
+            step,
+            state=state,
+            purpose=None,
+            pass_id=None,
+            resident_id=None,
+            incoming_helmet_id=None,
+            resume_state=None,
+            fault=None,
+            present_at_open=None,
+            **changes,
+        )

@@ -32,9 +32,7 @@ class GpioSlotBank:
             self._locks[s.slot] = DigitalOutputDevice(
                 s.lock, active_high=profile.lock_active_high, initial_value=False, pin_factory=f
             )
-            self._doors[s.slot] = DigitalInputDevice(
-                s.door, pull_up=profile.door_closed_level == "low", pin_factory=f
-            )
+            self._doors[s.slot] = DigitalInputDevice(s.door, pull_up=profile.door_closed_level == "low", pin_factory=f)
             self._present[s.slot] = DigitalInputDevice(
                 s.presence, pull_up=profile.presence_level == "low", pin_factory=f
             )

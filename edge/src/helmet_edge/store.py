@@ -85,10 +85,19 @@ class Store:
                 seq = self._meta_int("last_seq")
                 for draft in events:
                     seq += 1
-                    event = Event(event_id=new_event_id(), locker_id=self.locker_id, seq=seq, ts=now,
-                                  kind=draft.kind, slot=draft.slot, helmet_id=draft.helmet_id,
-                                  pass_id=draft.pass_id, resident_id=draft.resident_id,
-                                  reason=draft.reason, detail=draft.detail)
+                    event = Event(
+                        event_id=new_event_id(),
+                        locker_id=self.locker_id,
+                        seq=seq,
+                        ts=now,
+                        kind=draft.kind,
+                        slot=draft.slot,
+                        helmet_id=draft.helmet_id,
+                        pass_id=draft.pass_id,
+                        resident_id=draft.resident_id,
+                        reason=draft.reason,
+                        detail=draft.detail,
+                    )
                     db.execute("INSERT INTO outbox VALUES (?, ?, ?)", (seq, event.event_id, event.to_json()))
                     made.append(event)
                 if made:

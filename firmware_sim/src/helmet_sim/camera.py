@@ -44,8 +44,9 @@ class VirtualCamera:
         gradient = np.linspace(90, 140, WIDTH)[None, :]
         return np.clip(gradient + noise, 0, 255).astype(np.uint8)
 
-    def show(self, text: str, *, module_px: int = 4, dark_mode: bool = False, x: int | None = None,
-             y: int | None = None) -> None:
+    def show(
+        self, text: str, *, module_px: int = 4, dark_mode: bool = False, x: int | None = None, y: int | None = None
+    ) -> None:
         """Hold a QR with ``text`` in front of the camera (a phone screen or sticker)."""
         code = render_qr(text, module_px=module_px, dark_mode=dark_mode)
         h, w = code.shape

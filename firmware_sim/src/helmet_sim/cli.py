@@ -23,8 +23,7 @@ def locker(
     """One simulated locker as its own process, steered by JSON lines on stdin."""
     from helmet_sim.control import serve
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host)
 
 
@@ -39,7 +38,11 @@ def demo(
     """The whole system on one machine: broker, cloud (SQLite), simulated lockers and residents."""
     from helmet_sim.demo import run_demo
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    raise typer.Exit(run_demo(stations=stations, helmets_per_locker=helmets_per_locker, port=port,
-                              workdir=workdir, duration=duration))
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    raise typer.Exit(
+        run_demo(
+            stations=stations, helmets_per_locker=helmets_per_locker, port=port, workdir=workdir, duration=duration
+        )
+    )

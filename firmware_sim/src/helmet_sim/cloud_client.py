@@ -49,12 +49,14 @@ class CloudClient:
         return self
 
     def create_station(self, station_id: str, name: str, lat: float, lon: float, **extra: Any) -> Any:
-        return self._call("POST", "/api/stations", json={"id": station_id, "name": name, "lat": lat, "lon": lon,
-                                                         **extra})
+        return self._call(
+            "POST", "/api/stations", json={"id": station_id, "name": name, "lat": lat, "lon": lon, **extra}
+        )
 
     def register_locker(self, locker_id: str, station_id: str, slot_count: int = 6) -> Any:
-        return self._call("POST", "/api/lockers", json={"id": locker_id, "station_id": station_id,
-                                                        "slot_count": slot_count})
+        return self._call(
+            "POST", "/api/lockers", json={"id": locker_id, "station_id": station_id, "slot_count": slot_count}
+        )
 
     def locker(self, locker_id: str) -> Any:
         return self._call("GET", f"/api/lockers/{locker_id}")

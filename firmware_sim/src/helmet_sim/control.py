@@ -29,8 +29,7 @@ def _answer(**fields: Any) -> None:
 
 
 def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, helmet_host: str) -> None:
-    rig = SimLocker(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port,
-                    helmet_host=helmet_host)
+    rig = SimLocker(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host)
     rig.start()
     connected = rig.service.link.wait_connected(10)
     _answer(ok=True, ready=True, locker_id=locker_id, connected=connected)
@@ -55,9 +54,13 @@ def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, hel
                     slot = rig.insert(str(req["helmet_id"]), timeout=float(req.get("timeout", 10)))
                     _answer(ok=True, slot=slot)
                 elif op == "state":
-                    _answer(ok=True, helmets={str(k): v for k, v in rig.physical.helmets().items()},
-                            outbox=rig.service.store.outbox_size(), connected=rig.service.link.connected,
-                            pass_keys=len(rig.service.rules.keys))
+                    _answer(
+                        ok=True,
+                        helmets={str(k): v for k, v in rig.physical.helmets().items()},
+                        outbox=rig.service.store.outbox_size(),
+                        connected=rig.service.link.connected,
+                        pass_keys=len(rig.service.rules.keys),
+                    )
                 else:
                     _answer(ok=False, error=f"unknown op {op!r}")
             except (PhysicalError, KeyError, ValueError, TypeError) as exc:

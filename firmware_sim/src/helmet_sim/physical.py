@@ -46,8 +46,9 @@ class PhysicalSlot:
         """Drive the sensor pins from the physical state."""
         with self._lock:
             self._drive(self.pins.door, active=not self.door_open, active_low=self.profile.door_closed_level == "low")
-            self._drive(self.pins.presence, active=self.helmet is not None,
-                        active_low=self.profile.presence_level == "low")
+            self._drive(
+                self.pins.presence, active=self.helmet is not None, active_low=self.profile.presence_level == "low"
+            )
 
     def _drive(self, pin_name: str, *, active: bool, active_low: bool) -> None:
         pin = self.factory.pin(pin_name)
@@ -93,8 +94,7 @@ class PhysicalLocker:
         self.profile = profile
         self.factory = MockFactory()
         helmets = helmets or {}
-        self.slots = {s.slot: PhysicalSlot(self.factory, s, profile, helmet=helmets.get(s.slot))
-                      for s in profile.slots}
+        self.slots = {s.slot: PhysicalSlot(self.factory, s, profile, helmet=helmets.get(s.slot)) for s in profile.slots}
 
     def sync(self) -> None:
         """Re-drive sensor pins (after the edge created its devices and pulls were applied)."""

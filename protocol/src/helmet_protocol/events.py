@@ -19,7 +19,7 @@ class EventKind(StrEnum):
     SLOT_CLEARED = "slot.cleared"
     SLOT_DISABLED = "slot.disabled"
     SLOT_ENABLED = "slot.enabled"
-    PASS_REJECTED = "pass.rejected"
+    PASS_REJECTED = "pass.rejected"  # noqa: S105 (not a password)
     LOCKER_SELFTEST = "locker.selftest"
 
 

@@ -198,7 +198,5 @@ def verify_pass(
     if now - skew >= parsed.expires_at:
         raise PassRejectedError(RejectReason.EXPIRED, f"expired at {parsed.expires_at.isoformat()}")
     if not 1 <= parsed.quantity <= max_quantity:
-        raise PassRejectedError(
-            RejectReason.OVER_QUANTITY, f"quantity {parsed.quantity} outside 1..{max_quantity}"
-        )
+        raise PassRejectedError(RejectReason.OVER_QUANTITY, f"quantity {parsed.quantity} outside 1..{max_quantity}")
     return parsed

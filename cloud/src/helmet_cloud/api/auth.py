@@ -89,8 +89,7 @@ def verify_code(body: CodeIn, session: SessionDep, ctx: CtxDep) -> TokenOut:
         session.add(resident)
         log.info("new resident %s", resident.id)
     session.commit()
-    return issue_token(session, role="resident", subject=resident.id,
-                       ttl=timedelta(hours=ctx.settings.token_ttl_hours))
+    return issue_token(session, role="resident", subject=resident.id, ttl=timedelta(hours=ctx.settings.token_ttl_hours))
 
 
 @router.post("/login")

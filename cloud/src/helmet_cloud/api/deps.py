@@ -48,8 +48,7 @@ def get_caller(session: SessionDep, creds: Annotated[HTTPAuthorizationCredential
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first", headers={"WWW-Authenticate": "Bearer"})
     row = session.get(ApiToken, token_hash(creds.credentials))
     if row is None or aware(row.expires_at) < utcnow():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is not valid",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is not valid", headers={"WWW-Authenticate": "Bearer"})
     return Caller(role=row.role, subject=row.subject)
 
 

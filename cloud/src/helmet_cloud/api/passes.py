@@ -33,16 +33,35 @@ class PassOut(BaseModel):
     expires_at: datetime
 
 
-def _sign(ctx: AppContext, session: Session, *, holder: str, role: Role, quantity: int,
-          station_id: str | None) -> PassOut:
+def _sign(
+    ctx: AppContext, session: Session, *, holder: str, role: Role, quantity: int, station_id: str | None
+) -> PassOut:
     now = utcnow()
     pass_id = str(uuid.uuid4())
     ttl = timedelta(minutes=ctx.settings.pass_ttl_minutes)
-    text = issue_pass(signing_key=ctx.keys.signing_key, kid=ctx.keys.active, holder_id=holder, quantity=quantity,
-                      now=now, ttl=ttl, role=role, pass_id=pass_id)
+    text = issue_pass(
+        signing_key=ctx.keys.signing_key,
+        kid=ctx.keys.active,
+        holder_id=holder,
+        quantity=quantity,
+        now=now,
+        ttl=ttl,
+        role=role,
+        pass_id=pass_id,
+    )
     expires = now.replace(microsecond=0) + ttl
-    session.add(IssuedPass(id=pass_id, holder_id=holder, role=role.name.lower(), quantity=quantity,
-                           kid=ctx.keys.active, issued_at=now, expires_at=expires, station_id=station_id))
+    session.add(
+        IssuedPass(
+            id=pass_id,
+            holder_id=holder,
+            role=role.name.lower(),
+            quantity=quantity,
+            kid=ctx.keys.active,
+            issued_at=now,
+            expires_at=expires,
+            station_id=station_id,
+        )
+    )
     session.commit()
     log.info("issued %s pass %s x%d to %s", role.name.lower(), pass_id, quantity, holder)
     return PassOut(pass_id=pass_id, text=text, quantity=quantity, expires_at=expires)
@@ -52,27 +71,32 @@ def _sign(ctx: AppContext, session: Session, *, holder: str, role: Role, quantit
 def request_pass(body: PassRequest, session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> PassOut:
     """A resident asks for a pass for ``quantity`` helmets, within their limit."""
     if body.quantity > ctx.settings.max_quantity:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            f"at most {ctx.settings.max_quantity} helmets per pass")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {ctx.settings.max_quantity} helmets per pass"
+        )
     # Lock the resident's row so that two requests at once cannot both pass the limit check.
     session.exec(select(Resident).where(Resident.id == caller.subject).with_for_update()).one()
-    held = session.exec(select(func.count()).where(Loan.resident_id == caller.subject,
-                                                   Loan.status == "open")).one()
+    held = session.exec(select(func.count()).where(Loan.resident_id == caller.subject, Loan.status == "open")).one()
     now = utcnow()
-    live = session.exec(select(IssuedPass).where(IssuedPass.holder_id == caller.subject,
-                                                 col(IssuedPass.expires_at) > now)).all()
+    live = session.exec(
+        select(IssuedPass).where(IssuedPass.holder_id == caller.subject, col(IssuedPass.expires_at) > now)
+    ).all()
     pending = 0
     for p in live:
-        used = session.exec(select(func.count()).where(RawEvent.pass_id == p.id,
-                                                       RawEvent.kind == EventKind.HELMET_BORROWED)).one()
+        used = session.exec(
+            select(func.count()).where(RawEvent.pass_id == p.id, RawEvent.kind == EventKind.HELMET_BORROWED)
+        ).one()
         pending += max(0, p.quantity - used)
     room = ctx.settings.max_helmets_per_resident - held - pending
     if body.quantity > room:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"you may hold {ctx.settings.max_helmets_per_resident} helmets; "
-                            f"{held} out and {pending} on unused passes leave room for {max(room, 0)}")
-    return _sign(ctx, session, holder=caller.subject, role=Role.RESIDENT, quantity=body.quantity,
-                 station_id=body.station_id)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"you may hold {ctx.settings.max_helmets_per_resident} helmets; "
+            f"{held} out and {pending} on unused passes leave room for {max(room, 0)}",
+        )
+    return _sign(
+        ctx, session, holder=caller.subject, role=Role.RESIDENT, quantity=body.quantity, station_id=body.station_id
+    )
 
 
 @router.post("/technician", status_code=status.HTTP_201_CREATED)

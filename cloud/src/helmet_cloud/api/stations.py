@@ -65,14 +65,16 @@ def station_status(session: Session, stations: list[Station]) -> list[StationSta
     out = []
     for s in stations:
         mine = [lk for lk in lockers if lk.station_id == s.id]
-        out.append(StationStatus(
-            **s.model_dump(),
-            helmets_available=counts.get((s.id, "occupied"), 0),
-            free_slots=counts.get((s.id, "empty"), 0),
-            disabled_slots=counts.get((s.id, "disabled"), 0),
-            lockers=len(mine),
-            lockers_online=sum(lk.online for lk in mine),
-        ))
+        out.append(
+            StationStatus(
+                **s.model_dump(),
+                helmets_available=counts.get((s.id, "occupied"), 0),
+                free_slots=counts.get((s.id, "empty"), 0),
+                disabled_slots=counts.get((s.id, "disabled"), 0),
+                lockers=len(mine),
+                lockers_online=sum(lk.online for lk in mine),
+            )
+        )
     return out
 
 
@@ -129,8 +131,11 @@ def get_locker(locker_id: LockerIdPath, session: SessionDep, _: TechnicianDep) -
 def _locker_public(session: Session, locker: Locker) -> LockerPublic:
     slots = session.exec(select(Slot).where(Slot.locker_id == locker.id).order_by(col(Slot.slot))).all()
     return LockerPublic(
-        **locker.model_dump(include={"id", "station_id", "slot_count", "pin_profile", "online", "acked_seq",
-                                     "snapshot_mismatch"}),
-        slots=[SlotPublic(slot=s.slot, state=s.state, helmet_id=s.helmet_id, reported_state=s.reported_state)
-               for s in slots],
+        **locker.model_dump(
+            include={"id", "station_id", "slot_count", "pin_profile", "online", "acked_seq", "snapshot_mismatch"}
+        ),
+        slots=[
+            SlotPublic(slot=s.slot, state=s.state, helmet_id=s.helmet_id, reported_state=s.reported_state)
+            for s in slots
+        ],
     )
