@@ -202,6 +202,7 @@ class IngestWorker:
             on_message=lambda t, p: self.queue.put((t, p)),
         )
         self.ingestor = Ingestor(engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r))
+        self.handled = 0  # messages applied by this worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
 
@@ -228,6 +229,7 @@ class IngestWorker:
                     break
             try:
                 self.ingestor.handle(batch)
+                self.handled += len(batch)
             except Exception:
                 # The database may be restarting: keep the batch and try again shortly.
                 log.exception("ingest batch of %d failed; retrying", len(batch))

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from helmet_cloud.api.deps import CtxDep, ResidentDep, SessionDep, TechnicianDep
@@ -72,10 +73,15 @@ def request_pass(body: PassRequest, session: SessionDep, ctx: CtxDep, caller: Re
     """A resident asks for a pass for ``quantity`` helmets, within their limit."""
     if body.quantity > ctx.settings.max_quantity:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {ctx.settings.max_quantity} helmets per pass"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {ctx.settings.max_quantity} helmets per pass"
         )
-    # Lock the resident's row so that two requests at once cannot both pass the limit check.
-    session.exec(select(Resident).where(Resident.id == caller.subject).with_for_update()).one()
+    # A no-op UPDATE takes the resident's row lock on PostgreSQL and the write lock on SQLite, so two
+    # requests at once are serialised and cannot both pass the limit check below.
+    locked = session.connection().execute(
+        update(Resident).where(col(Resident.id) == caller.subject).values(phone=Resident.phone)
+    )
+    if locked.rowcount != 1:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown resident")
     held = session.exec(select(func.count()).where(Loan.resident_id == caller.subject, Loan.status == "open")).one()
     now = utcnow()
     live = session.exec(

@@ -107,7 +107,7 @@ def get_station(station_id: StationId, session: SessionDep) -> StationStatus:
 def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: TechnicianDep) -> LockerPublic:
     """Register a locker at a station; its config (pass keys, limits) is published for it."""
     if session.get(Station, body.station_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no station {body.station_id}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {body.station_id}")
     if session.get(Locker, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"locker {body.id} exists")
     locker = Locker.model_validate(body)

@@ -1,0 +1,76 @@
+"""Ingest workers on a real Mosquitto, sharing the load."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.models import Locker, RawEvent, Station
+from helmet_cloud.settings import CloudSettings
+from helmet_protocol.messages import Event, new_event_id
+
+
+def _client(port: int, client_id: str) -> mqtt.Client:
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id)
+    c.max_inflight_messages_set(1000)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def test_two_workers_store_every_event_once_and_ack_each_locker(settings: CloudSettings, engine: Engine) -> None:
+    lockers = ["LK-0001", "LK-0002"]
+    with Session(engine) as s:
+        s.add(Station(id="ST-1", name="Hall", lat=47.0, lon=8.0))
+        s.flush()
+        for lk in lockers:
+            s.add(Locker(id=lk, station_id="ST-1", slot_count=6))
+        s.commit()
+    workers = [IngestWorker(settings, engine, worker_id=f"w{i}") for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        assert w.mqtt.connected.wait(10)
+    acks: dict[str, int] = {}
+    done = threading.Event()
+    per_locker = 500
+
+    def on_ack(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        body = json.loads(msg.payload)
+        acks[body["locker_id"]] = body["seq"]
+        if all(acks.get(lk) == per_locker for lk in lockers):
+            done.set()
+
+    watcher = _client(settings.mqtt_port, "watcher")
+    watcher.on_message = on_ack
+    watcher.subscribe("helmet/v1/+/ack", qos=1)
+    publisher = _client(settings.mqtt_port, "lockers")
+    now = datetime.now(UTC)
+    infos = []
+    for seq in range(1, per_locker + 1):
+        for lk in lockers:
+            event = Event(
+                event_id=new_event_id(), locker_id=lk, seq=seq, ts=now, kind="pass.rejected", reason="expired"
+            )
+            infos.append(publisher.publish(f"helmet/v1/{lk}/events", event.to_json(), qos=1))
+            if seq % 100 == 0:  # and some retries, as a locker sends after a missing ack
+                infos.append(publisher.publish(f"helmet/v1/{lk}/events", event.to_json(), qos=1))
+    for info in infos:
+        info.wait_for_publish(10)
+    assert done.wait(30), f"acks seen: {acks}"
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(RawEvent)).one() == per_locker * len(lockers)
+    for c in (publisher, watcher):
+        c.disconnect()
+        c.loop_stop()
+    for w in workers:
+        w.stop()
+    # The shared subscription split the events between both workers.
+    assert all(w.handled > 0 for w in workers), [w.handled for w in workers]
