@@ -34,6 +34,7 @@ def demo(
     port: Annotated[int, typer.Option(help="HTTP port of the cloud")] = 8000,
     workdir: Annotated[Path, typer.Option()] = Path("var/demo"),
     duration: Annotated[float, typer.Option(help="seconds to run; 0 runs until Ctrl-C")] = 0.0,
+    broker: Annotated[str, typer.Option(help="auto (Mosquitto if installed), mosquitto or amqtt")] = "auto",
 ) -> None:
     """The whole system on one machine: broker, cloud (SQLite), simulated lockers and residents."""
     from helmet_sim.demo import run_demo
@@ -43,6 +44,11 @@ def demo(
     )
     raise typer.Exit(
         run_demo(
-            stations=stations, helmets_per_locker=helmets_per_locker, port=port, workdir=workdir, duration=duration
+            stations=stations,
+            helmets_per_locker=helmets_per_locker,
+            port=port,
+            workdir=workdir,
+            duration=duration,
+            broker=broker,
         )
     )

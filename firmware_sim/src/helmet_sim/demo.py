@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from helmet_sim.broker import Broker, start_broker
+from helmet_sim.broker import Broker, start_amqtt, start_broker, start_mosquitto
 from helmet_sim.cloud_client import CloudClient, CloudError
 from helmet_sim.physical import PhysicalError
 from helmet_sim.rig import SimLocker
@@ -164,21 +164,28 @@ def _wait(check: object, timeout: float, message: str) -> None:
     raise TimeoutError(message)
 
 
-def run_demo(*, stations: int, helmets_per_locker: int, port: int, workdir: Path, duration: float) -> int:
+def run_demo(
+    *, stations: int, helmets_per_locker: int, port: int, workdir: Path, duration: float, broker: str = "auto"
+) -> int:
     console = Console()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    broker = start_broker(workdir / "broker")
-    console.print(f"[bold]broker[/]: {broker.kind} on 127.0.0.1:{broker.port}")
+    if broker == "amqtt":
+        mqtt = start_amqtt()
+    elif broker == "mosquitto":
+        mqtt = start_mosquitto(workdir / "broker")
+    else:
+        mqtt = start_broker(workdir / "broker")
+    console.print(f"[bold]broker[/]: {mqtt.kind} on 127.0.0.1:{mqtt.port}")
     sms_file = workdir / "sms.jsonl"
     env = {
         **os.environ,
         "HELMET_DATABASE_URL": f"sqlite:///{workdir}/cloud.db",
         "HELMET_DATA_DIR": str(workdir),
-        "HELMET_MQTT_PORT": str(broker.port),
+        "HELMET_MQTT_PORT": str(mqtt.port),
         "HELMET_SMS_BACKEND": f"file:{sms_file}",
-        "HELMET_INGEST_SHARED": "true" if broker.shared_subscriptions else "false",
+        "HELMET_INGEST_SHARED": "true" if mqtt.shared_subscriptions else "false",
     }
     exe = Path(sys.executable).parent / "helmet-cloud"
     password = secrets.token_urlsafe(9)
@@ -199,7 +206,7 @@ def run_demo(*, stations: int, helmets_per_locker: int, port: int, workdir: Path
     town: Town | None = None
     try:
         CloudClient(base).wait_ready(60)
-        town = Town(workdir, broker, base, sms_file, password)
+        town = Town(workdir, mqtt, base, sms_file, password)
         console.print("setting up stations, lockers and helmets ...")
         town.build(stations, helmets_per_locker)
         console.print(
@@ -225,4 +232,4 @@ def run_demo(*, stations: int, helmets_per_locker: int, port: int, workdir: Path
         cloud.terminate()
         cloud.wait(timeout=10)
         cloud_log.close()
-        broker.stop()
+        mqtt.stop()

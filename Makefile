@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a machine with Python 3.11+:
+#   make demo   the whole system on one machine (SQLite, a broker started for you, simulated lockers)
+#   make test   the test suite
+# uv itself is installed into .tools/ from PyPI; nothing needs root.
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+SYNCED := .venv/.synced
+
+.PHONY: demo test lint check sync clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(SYNCED): $(UV) uv.lock pyproject.toml protocol/pyproject.toml edge/pyproject.toml cloud/pyproject.toml firmware_sim/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	touch $@
+
+sync: $(SYNCED)
+
+demo: $(SYNCED)
+	$(UV) run --frozen --no-sync helmet-sim demo
+
+test: $(SYNCED)
+	$(UV) run --frozen --no-sync pytest
+
+lint: $(SYNCED)
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync ruff format --check .
+	$(UV) run --frozen --no-sync mypy
+	$(UV) run --frozen --no-sync lint-imports
+
+check: lint test
+
+clean:
+	rm -rf .venv $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache
