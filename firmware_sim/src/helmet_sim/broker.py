@@ -58,7 +58,10 @@ def start_mosquitto(workdir: Path, port: int | None = None, *, extra_conf: str =
         f"persistence_location {workdir}/\nset_tcp_nodelay true\nmax_queued_messages 100000\n"
         f"log_dest file {workdir}/mosquitto.log\n{extra_conf}"
     )
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    # Its own session: Ctrl-C in the demo's terminal must not kill the broker before the lockers say goodbye.
+    proc = subprocess.Popen(  # noqa: S603
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         wait_port(port)
     except TimeoutError:

@@ -201,6 +201,7 @@ def run_demo(
         env=env,
         stdout=cloud_log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # stopped by us, after the lockers, not by the terminal's Ctrl-C
     )
     base = f"http://127.0.0.1:{port}"
     town: Town | None = None
