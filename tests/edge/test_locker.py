@@ -382,3 +382,29 @@ def test_foreign_codes_do_nothing(data: bytes) -> None:
     locker = make_locker(FULL, FREE)
     assert locker.scan(data, wall=NOW, mono=0.0, honoured=never) is None
     assert states(locker) == [FULL, FREE]
+
+
+def test_a_resident_pass_ends_maintenance_so_returns_are_returns_again() -> None:
+    locker = make_locker(FULL, FREE)
+    locker.use_pass(make_pass(role=Role.TECHNICIAN), wall=NOW, mono=0.0, honoured=never)
+    assert locker.in_maintenance(1.0)
+    locker.use_pass(make_pass(), wall=NOW, mono=2.0, honoured=never)
+    assert not locker.in_maintenance(3.0)
+    out = locker.scan(sticker("H-0099"), wall=NOW, mono=4.0, honoured=never)
+    assert out is not None and locker.machines[2].record.purpose == "return"
+
+
+def test_in_maintenance_the_sticker_of_a_stocked_helmet_opens_its_slot_for_removal() -> None:
+    locker = make_locker(FULL, FREE)
+    locker.use_pass(make_pass(role=Role.TECHNICIAN), wall=NOW, mono=0.0, honoured=never)
+    out = locker.scan(sticker("H-0001"), wall=NOW, mono=1.0, honoured=never)
+    assert out is not None and out.opened == [1]
+    m = locker.machines[1]
+    m.step(2.0, door_closed=False, present=True)
+    m.step(2.1, door_closed=False, present=True)
+    m.step(3.0, door_closed=False, present=False)
+    m.step(3.1, door_closed=False, present=False)
+    m.step(4.0, door_closed=True, present=False)
+    step = m.step(4.1, door_closed=True, present=False)
+    assert [e.kind for e in step.events] == [EventKind.HELMET_REMOVED]
+    assert step.events[0].helmet_id == "H-0001"

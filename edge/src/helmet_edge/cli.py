@@ -9,11 +9,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from helmet_edge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from helmet_edge.config import EdgeSettings
+    from helmet_edge.profile import PinProfile
 
 app = typer.Typer(help="helmet-station locker service", no_args_is_help=True)
 
@@ -82,3 +86,69 @@ def scan(files: Annotated[list[Path], typer.Argument(help="image files")]) -> No
         typer.echo(json.dumps({"file": str(f), "texts": texts, "ms": round(ms, 2)}))
     if failed:
         raise typer.Exit(1)
+
+
+def _load(config: Path) -> tuple[EdgeSettings, PinProfile]:
+    from helmet_edge.config import load_settings
+    from helmet_edge.profile import load_profile
+
+    try:
+        settings = load_settings(config)
+        return settings, load_profile(settings.pin_profile)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def selftest(config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file")]) -> None:
+    """Pulse each lock and read each sensor (stop the service first); records a locker.selftest event."""
+    from helmet_edge.selftest import as_table, run_selftest, summary
+    from helmet_edge.slot_machine import EventDraft
+    from helmet_edge.slots_gpiozero import GpioSlotBank
+    from helmet_edge.store import Store
+    from helmet_protocol.events import EventKind
+    from helmet_protocol.messages import utcnow
+
+    settings, profile = _load(config)
+    store = Store(settings.data_dir / "locker.db", settings.locker_id)
+    bank = GpioSlotBank(profile)
+    try:
+        present = [p for _, p in (bank.read()[n] for n in range(1, bank.slot_count + 1))]
+        states = {r.slot: r.state for r in store.load_slots(bank.slot_count, present)}
+        checks = run_selftest(bank, states)
+        ok = all(c.ok for c in checks)
+        store.commit(
+            events=[EventDraft(EventKind.LOCKER_SELFTEST, reason="ok" if ok else "problems", detail=summary(checks))],
+            now=utcnow(),
+        )
+    finally:
+        bank.close()
+        store.close()
+    typer.echo(as_table(checks))
+    typer.echo(summary(checks))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file")]) -> None:
+    """What the locker has stored: slots, the outbox and what the cloud has acknowledged (JSON)."""
+    from helmet_edge.store import Store
+
+    settings, profile = _load(config)
+    store = Store(settings.data_dir / "locker.db", settings.locker_id)
+    try:
+        slots = store.load_slots(len(profile.slots), [False] * len(profile.slots))
+        cloud = store.get_json("config") or {}
+        report = {
+            "locker_id": settings.locker_id,
+            "last_seq": store.last_seq(),
+            "acked_seq": store.acked_seq(),
+            "outbox": store.outbox_size(),
+            "pass_keys": sorted(cloud.get("pass_keys", settings.passes.keys)),
+            "slots": [{"slot": r.slot, "state": r.state, "helmet_id": r.helmet_id} for r in slots],
+        }
+    finally:
+        store.close()
+    typer.echo(json.dumps(report, indent=2))

@@ -108,7 +108,10 @@ class MqttLink:
 
     def _handle_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        log.warning("disconnected from broker: %s", reason)
+        if reason.is_failure:
+            log.warning("lost the broker (%s); events queue in the outbox until it is back", reason)
+        else:
+            log.info("disconnected from broker")
 
     def _handle_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

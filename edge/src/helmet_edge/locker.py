@@ -56,6 +56,7 @@ class Outcome:
     feedback: Feedback | None = None
     message: str | None = None
     opened: list[int] = field(default_factory=list)
+    data: dict[str, object] | None = None  # a command's result for cmd/ack
 
     def add(self, slot: int, step: Step) -> None:
         if step.record is not None:
@@ -116,6 +117,9 @@ class Locker:
             self._technician = p.holder_id
             log.info("maintenance mode for technician %s", p.holder_id)
             return Outcome(honour=[self._honour(p)], feedback=Feedback.MAINTENANCE, message="maintenance mode")
+        if self.in_maintenance(mono):  # a resident at the kiosk: the technician has gone
+            log.info("maintenance mode ended by a resident pass")
+            self._maintenance_until, self._technician = 0.0, None
         return self._borrow(p, mono)
 
     def _honour(self, p: Pass) -> tuple[str, datetime]:
@@ -146,20 +150,36 @@ class Locker:
         return out
 
     def helmet_back(self, helmet_id: str, *, mono: float) -> Outcome | None:
-        """A helmet sticker: open one empty slot (stocking in maintenance mode)."""
+        """A helmet sticker: open one empty slot for it (stocking in maintenance mode).
+
+        In maintenance mode, the sticker of a helmet that is in a slot here opens
+        that slot so the technician can take it out (``helmet.removed``).
+        """
         for m in self.machines.values():
             if m.record.helmet_id == helmet_id or m.record.incoming_helmet_id == helmet_id:
+                if self.in_maintenance(mono) and m.state == SlotState.OCCUPIED:
+                    out = Outcome(
+                        feedback=Feedback.SLOT_OPEN, message=f"slot {m.record.slot} open to remove {helmet_id}"
+                    )
+                    out.add(m.record.slot, m.unlock(mono, Purpose.SERVICE, resident_id=self._technician))
+                    out.opened.append(m.record.slot)
+                    return out
                 log.info("helmet %s is already in slot %d", helmet_id, m.record.slot)
                 return None
         free = [n for n, m in self.machines.items() if m.state == SlotState.EMPTY]
         if not free:
-            draft = EventDraft(
-                EventKind.PASS_REJECTED,
-                reason=RejectReason.NO_FREE_SLOT,
-                helmet_id=helmet_id,
-                detail="no empty slot for a return",
+            return Outcome(
+                events=[
+                    EventDraft(
+                        EventKind.PASS_REJECTED,
+                        reason=RejectReason.NO_FREE_SLOT,
+                        helmet_id=helmet_id,
+                        detail="no empty slot for a return",
+                    )
+                ],
+                feedback=Feedback.REJECTED,
+                message="no free slot here",
             )
-            return Outcome(events=[draft], feedback=Feedback.REJECTED, message="no free slot here")
         purpose = Purpose.STOCK if self.in_maintenance(mono) else Purpose.RETURN
         who = self._technician if purpose == Purpose.STOCK else None
         out = Outcome(feedback=Feedback.SLOT_OPEN, message=f"slot {free[0]} open for {helmet_id}")

@@ -13,6 +13,10 @@ Frame = npt.NDArray[np.uint8]
 
 
 class Camera(Protocol):
+    @property
+    def healthy(self) -> bool:
+        """Frames are arriving; a frozen or missing camera reads ``False``."""
+
     def read(self) -> Frame | None:
         """The newest frame, or ``None`` when none is available right now."""
 

@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from helmet_edge.config import EdgeSettings
 from helmet_edge.forwarder import Forwarder
 from helmet_edge.link_mqtt import MqttLink
-from helmet_edge.locker import Locker, Outcome, Rules
+from helmet_edge.locker import Feedback, Locker, Outcome, Rules
 from helmet_edge.ports import Camera, Clock, Decoder, SlotBank
-from helmet_edge.slot_machine import SlotMachine, Timing
+from helmet_edge.selftest import as_data, run_selftest, summary
+from helmet_edge.slot_machine import EventDraft, SlotMachine, Timing
 from helmet_edge.store import Store
 from helmet_protocol.errors import ProtocolError
+from helmet_protocol.events import EventKind
 from helmet_protocol.keys import load_public_keys
 from helmet_protocol.messages import (
     Ack,
@@ -80,6 +82,7 @@ class LockerService:
             on_message=lambda ch, payload: self.inbox.put((ch, payload)),
             on_connect=self._on_connect,
         )
+        self.restart_requested = threading.Event()
         self._state_dirty = True
         self._state_sent_at = 0.0
         self._next_frame = 0.0
@@ -141,7 +144,7 @@ class LockerService:
 
     def run(self, stop: threading.Event) -> None:
         period = 1.0 / self.settings.timing.poll_hz
-        while not stop.is_set():
+        while not stop.is_set() and not self.restart_requested.is_set():
             started = time.monotonic()
             self.step()
             stop.wait(max(0.0, period - (time.monotonic() - started)))
@@ -156,6 +159,11 @@ class LockerService:
                 break
             self._handle(channel, payload, mono)
         self.apply(self.locker.tick(mono, self.slots.read()))
+        if self.camera is not None and self.camera.healthy != self.camera_ok:
+            self.camera_ok = self.camera.healthy
+            log.warning("camera %s", "is delivering frames again" if self.camera_ok else "stopped delivering frames")
+            if self.link.connected:
+                self.link.publish(Channel.STATUS, self._status(online=True), retain=True)
         if self.camera is not None and mono >= self._next_frame:
             self._next_frame = mono + 1.0 / self.settings.camera.fps
             self._scan_frame(mono)
@@ -248,7 +256,7 @@ class LockerService:
             out = self._execute(cmd, mono)
             if out is not None:
                 self.apply(out)
-                data = {"message": out.message, "opened": out.opened} if out.message or out.opened else None
+                data = out.data or ({"message": out.message, "opened": out.opened} if out.message else None)
                 if out.feedback == "rejected":
                     ok, error = False, out.message
         except ValueError as exc:
@@ -270,4 +278,21 @@ class LockerService:
         if cmd.op == "resend":
             self.forwarder.rewind(cmd.from_seq)
             return None
-        raise ValueError(f"op {cmd.op!r} is not supported by this locker yet")
+        if cmd.op == "selftest":
+            return self.selftest()
+        if cmd.op == "reboot":
+            # Stop the loop; the supervisor (systemd Restart=always) starts a fresh process.
+            self.restart_requested.set()
+            return Outcome(message="restarting the locker service")
+        raise ValueError(f"op {cmd.op!r} is not supported by this locker")
+
+    def selftest(self) -> Outcome:
+        """Pulse every idle lock and read every sensor; record a ``locker.selftest`` event."""
+        checks = run_selftest(self.slots, {n: m.state for n, m in self.locker.machines.items()})
+        ok = all(c.ok for c in checks)
+        return Outcome(
+            events=[EventDraft(EventKind.LOCKER_SELFTEST, reason="ok" if ok else "problems", detail=summary(checks))],
+            feedback=None if ok else Feedback.FAULT,
+            message=summary(checks),
+            data=as_data(checks),
+        )

@@ -61,6 +61,10 @@ class VirtualCamera:
         with self._lock:
             self._frame = frame
 
+    @property
+    def healthy(self) -> bool:
+        return not self.frozen
+
     def clear(self) -> None:
         with self._lock:
             self._frame = None

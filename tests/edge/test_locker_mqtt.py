@@ -1,0 +1,245 @@
+"""The locker over a real broker: config, commands, store-and-forward, outages.
+
+The test plays the cloud's side of the contract itself (retained config, acks,
+commands) so that it can check exactly what the locker sends.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from helmet_protocol.keys import public_key_b64
+from helmet_protocol.messages import Ack, Command, LockerConfig
+from helmet_protocol.passes import Role, issue_pass
+from helmet_sim.broker import Broker, start_mosquitto
+from helmet_sim.rig import SimLocker
+
+LOCKER = "LK-0001"
+KEY = Ed25519PrivateKey.generate()
+
+
+def eventually(check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s; last: {last!r}")
+
+
+class FakeCloud:
+    """The cloud's half of the MQTT contract, over the real broker."""
+
+    def __init__(self, port: int, *, ack: bool = True) -> None:
+        self.port = port
+        self.ack = ack
+        self.events: list[dict[str, Any]] = []
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.client = self._connect()
+
+    def _connect(self) -> mqtt.Client:
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="fake-cloud", clean_session=False)
+        c.on_connect = lambda cl, *_: cl.subscribe(
+            [(f"helmet/v1/{LOCKER}/{ch}", 1) for ch in ("events", "cmd/ack", "status")]
+        )
+        c.on_message = self._on_message
+        c.reconnect_delay_set(1, 2)
+        c.connect_async("127.0.0.1", self.port)
+        c.loop_start()
+        return c
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        body = json.loads(msg.payload)
+        with self.lock:
+            if msg.topic.endswith("/events"):
+                if body["event_id"] not in {e["event_id"] for e in self.events}:
+                    self.events.append(body)
+                if self.ack:
+                    seqs = sorted(e["seq"] for e in self.events)
+                    top = 0
+                    for s in seqs:
+                        if s == top + 1:
+                            top = s
+                    self.publish("ack", Ack(locker_id=LOCKER, seq=top).to_json(), retain=True)
+            elif msg.topic.endswith("/cmd/ack"):
+                self.acks[body["cmd_id"]] = body
+            else:
+                self.status = body
+
+    def publish(self, channel: str, payload: bytes, *, retain: bool = False) -> None:
+        self.client.publish(f"helmet/v1/{LOCKER}/{channel}", payload, qos=1, retain=retain)
+
+    def send_config(self, *keys: Ed25519PrivateKey, revoked: list[str] | None = None) -> None:
+        cfg = LockerConfig(
+            locker_id=LOCKER,
+            slot_count=6,
+            pass_keys={f"k{i}": public_key_b64(k) for i, k in enumerate(keys, 1)},
+            revoked_pass_ids=revoked or [],
+            helmet_url_host="helmets.example.org",
+            ts=datetime.now(UTC),
+        )
+        self.publish("config", cfg.to_json(), retain=True)
+
+    def command(self, cmd_id: str, op: str, **args: Any) -> dict[str, Any]:
+        self.publish("cmd", Command(cmd_id=cmd_id, op=op, **args).to_json())  # type: ignore[arg-type]
+        return eventually(lambda: self.acks.get(cmd_id))  # type: ignore[no-any-return]
+
+    def kinds(self) -> list[str]:
+        with self.lock:
+            return [e["kind"] for e in sorted(self.events, key=lambda e: e["seq"])]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def cloud(mosquitto: Broker) -> Iterator[FakeCloud]:
+    c = FakeCloud(mosquitto.port)
+    c.send_config(KEY)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, mosquitto: Broker, cloud: FakeCloud) -> Iterator[SimLocker]:
+    r = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=mosquitto.port)
+    r.start()
+    eventually(lambda: r.service.rules.keys)
+    yield r
+    r.stop()
+
+
+def a_pass(quantity: int = 1, role: Role = Role.RESIDENT, key: Ed25519PrivateKey = KEY, kid: str = "k1") -> str:
+    return issue_pass(
+        signing_key=key,
+        kid=kid,
+        holder_id="R-1",
+        quantity=quantity,
+        role=role,
+        now=datetime.now(UTC),
+        ttl=timedelta(minutes=5),
+    )
+
+
+def stock(rig: SimLocker, *helmets: str) -> None:
+    rig.show(a_pass(role=Role.TECHNICIAN), seconds=0.6)
+    for h in helmets:
+        rig.insert(h, pause=0.15)
+
+
+def test_a_borrow_command_opens_once_however_often_it_is_delivered(rig: SimLocker, cloud: FakeCloud) -> None:
+    stock(rig, "H-1", "H-2")
+    text = a_pass(quantity=1)
+    ack = cloud.command("c-1", "borrow", pass_text=text)
+    assert ack["ok"] and ack["data"]["opened"] == [1]
+    # The same command again (a QoS 1 redelivery): the same answer, nothing more opens.
+    cloud.acks.clear()
+    again = cloud.command("c-1", "borrow", pass_text=text)
+    assert again == ack
+    assert rig.take(2, timeout=2) == ["H-1"]
+    # A new command with the same pass is a replay.
+    refused = cloud.command("c-2", "borrow", pass_text=text)
+    assert not refused["ok"] and "already used" in refused["error"]
+    eventually(lambda: cloud.kinds()[-2:] == ["helmet.borrowed", "pass.rejected"])
+
+
+def test_technician_commands_unlock_disable_and_selftest(rig: SimLocker, cloud: FakeCloud) -> None:
+    stock(rig, "H-1")
+    assert cloud.command("c-1", "disable_slot", slot=2)["ok"]
+    assert cloud.command("c-2", "unlock", slot=1)["ok"]
+    assert rig.take(1, timeout=2) == ["H-1"]
+    report = cloud.command("c-3", "selftest")
+    assert report["ok"] and report["data"]["ok"] is True
+    assert len(report["data"]["slots"]) == 6
+    bad = cloud.command("c-4", "unlock", slot=9)
+    assert not bad["ok"] and "no slot 9" in bad["error"]
+    eventually(lambda: {"slot.disabled", "helmet.removed", "locker.selftest"} <= set(cloud.kinds()))
+
+
+def test_new_keys_and_revocations_apply_as_config_changes(rig: SimLocker, cloud: FakeCloud) -> None:
+    stock(rig, "H-1", "H-2")
+    new_key = Ed25519PrivateKey.generate()
+    rig.show(a_pass(key=new_key, kid="k2"), seconds=0.6)
+    eventually(lambda: cloud.kinds()[-1:] == ["pass.rejected"])
+    assert cloud.events[-1]["reason"] == "unknown_key"
+    cloud.send_config(KEY, new_key)
+    eventually(lambda: "k2" in rig.service.rules.keys)
+    rig.show(a_pass(key=new_key, kid="k2"), seconds=0.6)
+    assert len(rig.take(1, timeout=3)) == 1
+
+
+def test_a_frozen_camera_is_reported_in_the_status(rig: SimLocker, cloud: FakeCloud) -> None:
+    eventually(lambda: cloud.status.get("online") is True and cloud.status.get("camera_ok") is True)
+    rig.camera.frozen = True
+    eventually(lambda: cloud.status.get("camera_ok") is False)
+    rig.camera.frozen = False
+    eventually(lambda: cloud.status.get("camera_ok") is True)
+
+
+def test_an_event_stays_in_the_outbox_until_the_cloud_acknowledges_it(tmp_path: Path, mosquitto: Broker) -> None:
+    cloud = FakeCloud(mosquitto.port, ack=False)
+    cloud.send_config(KEY)
+    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=mosquitto.port)
+    rig.start()
+    try:
+        eventually(lambda: rig.service.rules.keys)
+        stock(rig, "H-1")
+        eventually(lambda: len(cloud.events) == 1)
+        assert rig.service.store.outbox_size() == 1
+        # Unacknowledged, it is sent again (resend_after is 5 s in the rig); the cloud de-duplicates by id.
+        cloud.publish("ack", Ack(locker_id=LOCKER, seq=1).to_json(), retain=True)
+        eventually(lambda: rig.service.store.outbox_size() == 0)
+    finally:
+        rig.stop()
+        cloud.close()
+
+
+@pytest.mark.slow
+def test_offline_for_longer_than_the_reconnect_backoff_loses_nothing(tmp_path: Path) -> None:
+    broker = start_mosquitto(tmp_path / "broker")
+    port = broker.port
+    cloud = FakeCloud(port)
+    cloud.send_config(KEY)
+    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=port)
+    rig.start()
+    try:
+        eventually(lambda: rig.service.rules.keys)
+        stock(rig, "H-1", "H-2", "H-3")
+        eventually(lambda: len(cloud.events) == 3)
+        broker.process.kill()  # type: ignore[attr-defined]
+        broker.stop()
+        eventually(lambda: not rig.service.link.connected)
+        # Offline: passes still verify, slots still open, events queue in order.
+        rig.show(a_pass(quantity=2), seconds=0.6)
+        assert sorted(rig.take(2, timeout=3)) == ["H-1", "H-2"]
+        time.sleep(rig.settings.timing.repeat_window_s)  # H-2's sticker was in view moments ago, at stocking
+        rig.insert("H-2", pause=0.15)
+        assert rig.service.store.outbox_size() >= 3
+        time.sleep(35)  # longer than paho's longest reconnect delay (30 s)
+        broker = start_mosquitto(tmp_path / "broker", port)
+        eventually(lambda: rig.service.link.connected, timeout=45)
+        eventually(lambda: len(cloud.events) == 6, timeout=30)
+        seqs = [e["seq"] for e in cloud.events]
+        assert seqs == sorted(seqs) == list(range(1, 7))
+        assert cloud.kinds()[3:] == ["helmet.borrowed", "helmet.borrowed", "helmet.returned"]
+        eventually(lambda: rig.service.store.outbox_size() == 0)
+    finally:
+        rig.stop()
+        cloud.close()
+        broker.stop()
