@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.processes import CloudProcess, LockerProcess, eventually
 
 from helmet_sim.broker import Broker
 from helmet_sim.cloud_client import CloudClient
-
-from .processes import CloudProcess, LockerProcess, eventually
 
 pytestmark = pytest.mark.slow
 

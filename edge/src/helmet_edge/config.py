@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,13 +38,22 @@ class MqttSettings(_Section):
     window: int = Field(default=200, ge=1, le=10_000)
     # Send unacknowledged events again after this long without progress.
     resend_after_s: float = Field(default=30.0, gt=0)
+    # Commands older than this (by their ts) are refused: a queued remote unlock must not fire hours later.
+    command_max_age_s: float = Field(default=60.0, gt=0)
 
 
 class CameraSettings(_Section):
+    # A V4L2 index (0 for /dev/video0), a device path, or a GStreamer pipeline string.
     device: int | str = 0
     width: int = 640
     height: int = 480
     fps: float = Field(default=15.0, gt=0, le=60)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _index(cls, value: object) -> object:
+        # From the environment every value is a string: "0" means /dev/video0, not a file named 0.
+        return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
 class TimingSettings(_Section):

@@ -252,7 +252,12 @@ class LockerService:
             self.link.publish(Channel.CMD_ACK, earlier)
             return
         ok, error, data = True, None, None
+        age = (self.clock.wall() - cmd.ts).total_seconds() if cmd.ts is not None else 0.0
         try:
+            if age > self.settings.mqtt.command_max_age_s:
+                raise ValueError(
+                    f"command is {age:.0f} s old; refused (limit {self.settings.mqtt.command_max_age_s:.0f} s)"
+                )
             out = self._execute(cmd, mono)
             if out is not None:
                 self.apply(out)

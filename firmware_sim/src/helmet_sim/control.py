@@ -5,6 +5,7 @@ Each line on stdin is one request; each answer is one JSON line on stdout:
     {"op": "show", "text": "HP1:...", "seconds": 1.5}   hold a code to the camera
     {"op": "take", "count": 2}                           take helmets from released slots
     {"op": "insert", "helmet_id": "H-0001"}              sticker to camera, helmet into the slot
+    {"op": "close_all"}                                  shut every open door
     {"op": "state"}                                      what the slots physically hold
     {"op": "quit"}
 """
@@ -29,7 +30,15 @@ def _answer(**fields: Any) -> None:
 
 
 def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, helmet_host: str) -> None:
-    rig = SimLocker(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host)
+    # The physical world (doors, helmets) is kept in a file so that it outlives this process.
+    rig = SimLocker(
+        locker_id,
+        data_dir=data_dir,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        helmet_host=helmet_host,
+        persist_physical=True,
+    )
     rig.start()
     connected = rig.service.link.wait_connected(10)
     _answer(ok=True, ready=True, locker_id=locker_id, connected=connected)
@@ -53,6 +62,9 @@ def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, hel
                 elif op == "insert":
                     slot = rig.insert(str(req["helmet_id"]), timeout=float(req.get("timeout", 10)))
                     _answer(ok=True, slot=slot)
+                elif op == "close_all":
+                    rig.physical.close_all_doors()
+                    _answer(ok=True)
                 elif op == "state":
                     _answer(
                         ok=True,
@@ -60,6 +72,8 @@ def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, hel
                         outbox=rig.service.store.outbox_size(),
                         connected=rig.service.link.connected,
                         pass_keys=len(rig.service.rules.keys),
+                        released=[sl.number for sl in rig.physical.released()],
+                        doors_open=[n for n, sl in rig.physical.slots.items() if sl.door_open],
                     )
                 else:
                     _answer(ok=False, error=f"unknown op {op!r}")

@@ -7,8 +7,12 @@ edge sees only pin levels, exactly as on a Pi.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
@@ -27,6 +31,7 @@ class PhysicalSlot:
     helmet: str | None = None
     door_open: bool = False
     jammed: bool = False
+    on_change: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -43,8 +48,9 @@ class PhysicalSlot:
         return state == self.profile.lock_active_high
 
     def sync(self) -> None:
-        """Drive the sensor pins from the physical state."""
+        """Record the physical state, then drive the sensor pins from it."""
         with self._lock:
+            self.on_change()
             self._drive(self.pins.door, active=not self.door_open, active_low=self.profile.door_closed_level == "low")
             self._drive(
                 self.pins.presence, active=self.helmet is not None, active_low=self.profile.presence_level == "low"
@@ -88,13 +94,50 @@ class PhysicalSlot:
 
 
 class PhysicalLocker:
-    """All slots of one simulated locker, on one private MockFactory."""
+    """All slots of one simulated locker, on one private MockFactory.
 
-    def __init__(self, profile: PinProfile, helmets: dict[int, str] | None = None) -> None:
+    With ``state_file``, the physical world outlives the process: every change
+    is saved before the pins show it, and a new process starts from it, as a
+    real locker's doors and helmets stay put when its Pi loses power.
+    """
+
+    def __init__(
+        self, profile: PinProfile, helmets: dict[int, str] | None = None, *, state_file: Path | None = None
+    ) -> None:
         self.profile = profile
         self.factory = MockFactory()
+        self.state_file = state_file
+        saved: dict[str, dict[str, object]] = {}
+        if state_file is not None and state_file.exists():
+            saved = json.loads(state_file.read_text())
         helmets = helmets or {}
-        self.slots = {s.slot: PhysicalSlot(self.factory, s, profile, helmet=helmets.get(s.slot)) for s in profile.slots}
+        self.slots: dict[int, PhysicalSlot] = {}
+        for s in profile.slots:
+            was = saved.get(str(s.slot), {})
+            helmet = was["helmet"] if "helmet" in was else helmets.get(s.slot)
+            self.slots[s.slot] = PhysicalSlot(
+                self.factory,
+                s,
+                profile,
+                helmet=helmet if isinstance(helmet, str) else None,
+                door_open=bool(was.get("door_open", False)),
+                on_change=self._save,
+            )
+        self._save()
+
+    def _save(self) -> None:
+        # Called from each slot's sync(); skipped until every slot exists.
+        if self.state_file is None or len(getattr(self, "slots", {})) < len(self.profile.slots):
+            return
+        data = {str(n): {"helmet": s.helmet, "door_open": s.door_open} for n, s in self.slots.items()}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.state_file)
+
+    def close_all_doors(self) -> None:
+        for s in self.slots.values():
+            if s.door_open:
+                s.close_door()
 
     def sync(self) -> None:
         """Re-drive sensor pins (after the edge created its devices and pulls were applied)."""

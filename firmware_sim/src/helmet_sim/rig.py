@@ -28,11 +28,14 @@ class SimLocker:
         profile: str = "pi-gpio-6",
         fps: float = 10.0,
         timing: TimingSettings | None = None,
+        persist_physical: bool = False,
     ) -> None:
         self.locker_id = locker_id
         self.helmet_host = helmet_host
         pin_profile = load_profile(profile)
-        self.physical = PhysicalLocker(pin_profile)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        state_file = data_dir / "physical.json" if persist_physical else None
+        self.physical = PhysicalLocker(pin_profile, state_file=state_file)
         bank = GpioSlotBank(pin_profile, pin_factory=self.physical.factory)
         self.physical.sync()  # the devices just applied their pulls; drive the real levels again
         self.camera = VirtualCamera(seed=hash(locker_id) & 0xFFFF)

@@ -71,7 +71,7 @@ class LockerProcess:
 
     def __init__(self, locker_id: str, workdir: Path, mqtt_port: int) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.log = (workdir / f"{locker_id}.log").open("w")
+        self.log = (workdir / f"{locker_id}.log").open("a")
         self.proc = subprocess.Popen(
             [
                 BIN / "helmet-sim",
@@ -100,11 +100,24 @@ class LockerProcess:
         result: dict[str, Any] = json.loads(line)
         return result
 
-    def ask(self, **request: Any) -> dict[str, Any]:
+    def send(self, **request: Any) -> None:
+        """Start a request without waiting for its answer (to pull the plug in the middle of it)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        self.send(**request)
         return self._read()
+
+    def kill(self) -> None:
+        """A power cut: SIGKILL, no chance to clean up."""
+        self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.log.close()
 
     def wait_for_keys(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
