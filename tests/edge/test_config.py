@@ -183,3 +183,11 @@ def test_unknown_profile_name_is_refused() -> None:
 def test_missing_profile_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_profile(str(tmp_path / "nope.toml"))
+
+
+def test_an_unknown_key_error_points_at_its_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text('locker_id = "LK-0001"\n\n[mqtt]\nhost = "broker"\nprot = 8883\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert f"{cfg}:5: mqtt.prot: Extra inputs are not permitted" in str(info.value)

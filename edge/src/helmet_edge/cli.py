@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from helmet_edge.errors import ConfigError
+from helmet_edge.logs import LogFormat, setup_logging
 
 if TYPE_CHECKING:
     from helmet_edge.config import EdgeSettings
@@ -22,21 +21,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="helmet-station locker service", no_args_is_help=True)
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="text, or json for journald")] = "text",
 ) -> None:
     """Run the locker on real hardware: camera, GPIO, MQTT."""
-    _setup_logging(verbose)
+    setup_logging(verbose=verbose, fmt=log_format)
     from helmet_edge.camera_opencv import OpenCvCamera
     from helmet_edge.config import load_settings
     from helmet_edge.decoder_zxing import ZxingDecoder

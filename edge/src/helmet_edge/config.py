@@ -117,8 +117,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        where = f"config {path}" if path else "config"
-        lines = [f"{where}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        text = path.read_text() if path is not None else ""
+        lines = []
+        for e in exc.errors():
+            loc = [str(p) for p in e["loc"]]
+            line = _line_of(text, loc)
+            where = f"{path}:{line}" if path is not None and line else (str(path) if path else "config")
+            lines.append(f"{where}: {'.'.join(loc)}: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None
     except ValueError as exc:  # TOML syntax errors carry the line and column
         raise ConfigError(f"config {path}: {exc}") from None
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """The line of ``section.key`` in a TOML text, or of its section, so the error points at what to fix."""
+    section: list[str] = []
+    section_line = None
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = [p.strip().strip('"') for p in line.strip("[]").split(".")]
+            if section == loc[:-1]:
+                section_line = n
+            continue
+        key, sep, _ = line.partition("=")
+        if sep and section == loc[:-1] and key.strip().strip('"') == loc[-1]:
+            return n
+    return section_line
