@@ -28,6 +28,7 @@ class OpenCvCamera:
         self._frame: Frame | None = None
         self._frame_at = 0.0
         self._taken = True
+        self.reopened = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
@@ -56,8 +57,9 @@ class OpenCvCamera:
             elif time.monotonic() - self._frame_at >= self.stale_after:
                 log.warning("camera %s delivers no frames; reopening", self.settings.device)
                 cap.release()
-                self._stop.wait(1.0)
+                self._stop.wait(min(1.0, self.stale_after))
                 cap = self._open()
+                self.reopened += 1
             else:
                 self._stop.wait(0.05)
         cap.release()
