@@ -69,7 +69,7 @@ class CloudProcess:
 class LockerProcess:
     """``helmet-sim locker``: the real edge code on simulated pins and camera, in its own process."""
 
-    def __init__(self, locker_id: str, workdir: Path, mqtt_port: int) -> None:
+    def __init__(self, locker_id: str, workdir: Path, mqtt_port: int, extra_args: list[str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = (workdir / f"{locker_id}.log").open("a")
         self.proc = subprocess.Popen(
@@ -82,6 +82,7 @@ class LockerProcess:
                 str(workdir / locker_id),
                 "--mqtt-port",
                 str(mqtt_port),
+                *(extra_args or []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -19,12 +19,13 @@ def locker(
     mqtt_host: Annotated[str, typer.Option("--mqtt-host")] = "127.0.0.1",
     mqtt_port: Annotated[int, typer.Option("--mqtt-port")] = 1883,
     helmet_host: Annotated[str, typer.Option("--helmet-host")] = "helmets.example.org",
+    fps: Annotated[float, typer.Option("--fps", help="camera frames per second")] = 10.0,
 ) -> None:
     """One simulated locker as its own process, steered by JSON lines on stdin."""
     from helmet_sim.control import serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host)
+    serve(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host, fps=fps)
 
 
 @app.command()

@@ -29,7 +29,9 @@ def _answer(**fields: Any) -> None:
     sys.stdout.flush()
 
 
-def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, helmet_host: str) -> None:
+def serve(
+    locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, helmet_host: str, fps: float = 10.0
+) -> None:
     # The physical world (doors, helmets) is kept in a file so that it outlives this process.
     rig = SimLocker(
         locker_id,
@@ -37,6 +39,7 @@ def serve(locker_id: str, *, data_dir: Path, mqtt_host: str, mqtt_port: int, hel
         mqtt_host=mqtt_host,
         mqtt_port=mqtt_port,
         helmet_host=helmet_host,
+        fps=fps,
         persist_physical=True,
     )
     rig.start()
