@@ -14,7 +14,7 @@ import pytest
 from support.processes import CloudProcess, LockerProcess, eventually
 
 from helmet_sim.broker import Broker
-from helmet_sim.cloud_client import CloudClient
+from helmet_sim.cloud_client import CloudClient, CloudError
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +91,36 @@ def test_without_ingest_no_loan_appears_and_the_locker_keeps_its_events(
         assert staff.station("ST-1")["helmets_available"] == 0
         # Nothing acknowledged it: stocked + borrowed are still in the outbox, ready to resend.
         assert locker.ask(op="state")["outbox"] >= 2
+        resident.close()
+    finally:
+        locker.stop()
+
+
+def test_open_now_and_technician_commands_reach_the_locker_and_report_back(
+    tmp_path: Path, mosquitto: Broker, town: tuple[CloudProcess, CloudClient]
+) -> None:
+    cloud, staff = town
+    locker = LockerProcess("LK-0001", tmp_path / "lockers", mosquitto.port)
+    try:
+        stock(locker, staff, ["H-0001", "H-0002"])
+        eventually(lambda: staff.station("ST-1")["helmets_available"] == 2)
+        resident = CloudClient(cloud.url).sign_in_resident("+41791234567", cloud.sms_file)
+        issued = resident.request_pass(1, station_id="ST-1")
+        cmd = resident._call("POST", f"/api/passes/{issued['pass_id']}/open", json={"locker_id": "LK-0001"})
+        done = eventually(lambda: (c := resident._call("GET", f"/api/commands/{cmd['id']}"))["status"] != "sent" and c)
+        assert done["status"] == "ok" and done["result"]["opened"] == [1]
+        assert locker.ask(op="take", count=1)["helmets"] == ["H-0001"]
+        eventually(lambda: resident.loans(status="open"))
+
+        disable = staff._call("POST", "/api/lockers/LK-0001/commands", json={"op": "disable_slot", "slot": 2})
+        eventually(lambda: staff._call("GET", f"/api/commands/{disable['id']}")["status"] == "ok")
+        slots = eventually(lambda: (s := staff.locker("LK-0001")["slots"])[1]["state"] == "disabled" and s)
+        assert [s["state"] for s in slots] == ["empty", "disabled", "empty", "empty", "empty", "empty"]
+        station = staff.station("ST-1")
+        assert (station["helmets_available"], station["disabled_slots"]) == (0, 1)
+        # A resident cannot see a technician's command.
+        with pytest.raises(CloudError, match="404"):
+            resident._call("GET", f"/api/commands/{disable['id']}")
         resident.close()
     finally:
         locker.stop()

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlmodel import Session
 
-from helmet_cloud.api import auth, loans, passes, stations
+from helmet_cloud.api import auth, commands, loans, passes, stations
 from helmet_cloud.context import AppContext
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.ingest import IngestWorker
@@ -61,7 +61,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
-    for module in (auth, stations, passes, loans):
+    for module in (auth, stations, passes, loans, commands):
         app.include_router(module.router)
 
     @app.exception_handler(ProtocolError)

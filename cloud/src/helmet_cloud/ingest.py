@@ -7,6 +7,7 @@ broker on the shared subscription.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -19,13 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from helmet_cloud.inventory import HELMET_KINDS, SLOT_KINDS, recompute_helmets, recompute_slots
-from helmet_cloud.models import DeadLetter, Locker, RawEvent, Slot
+from helmet_cloud.models import DeadLetter, Locker, LockerCommand, RawEvent, Slot
 from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.errors import ProtocolError
-from helmet_protocol.messages import Ack, Command, Event, State, Status, decode
+from helmet_protocol.messages import Ack, Command, CommandAck, Event, State, Status, decode
 from helmet_protocol.topics import Channel
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Ingestor:
                         self._check_owner(t.locker_id, snap.locker_id)
                         self._snapshot(session, lockers[t.locker_id], snap)
                     elif t.channel == Channel.CMD_ACK:
-                        continue  # command results: stored by the command service (later)
+                        self._command_result(session, t.locker_id, decode(CommandAck, payload))
                     else:
                         raise ProtocolError(f"lockers do not publish on {t.channel.value}")
                 except ProtocolError as exc:
@@ -152,6 +153,19 @@ class Ingestor:
                 return seq
             locker.acked_seq = seq
         return None
+
+    @staticmethod
+    def _command_result(session: Session, locker_id: str, ack: CommandAck) -> None:
+        cmd = session.get(LockerCommand, ack.cmd_id)
+        if cmd is None or cmd.locker_id != locker_id:
+            if ack.cmd_id.startswith("resend-"):
+                return  # ingest's own resend requests are not recorded as commands
+            raise ProtocolError(f"ack for unknown command {ack.cmd_id!r}")
+        cmd.status = "ok" if ack.ok else "failed"
+        cmd.error = ack.error
+        cmd.result = json.dumps(ack.data) if ack.data is not None else None
+        cmd.answered_at = ack.ts
+        session.add(cmd)
 
     @staticmethod
     def _status(locker: Locker, st: Status) -> None:

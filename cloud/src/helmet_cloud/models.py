@@ -98,6 +98,22 @@ class IssuedPass(SQLModel, table=True):
     issued_at: datetime = Field(sa_type=TS)
     expires_at: datetime = Field(sa_type=TS)
     station_id: str | None = None
+    text: str | None = Field(default=None, description="the QR text, for the online 'open now' path")
+
+
+class LockerCommand(SQLModel, table=True):
+    """A command sent to a locker and, once it answers on cmd/ack, its result."""
+
+    id: str = Field(primary_key=True, max_length=64, description="cmd_id")
+    locker_id: str = Field(foreign_key="locker.id", index=True)
+    op: str
+    slot: int | None = None
+    requested_by: str
+    requested_at: datetime = Field(sa_type=TS)
+    status: str = Field(default="sent", index=True)  # sent, ok, failed
+    error: str | None = None
+    result: str | None = Field(default=None, description="the ack's data, as JSON")
+    answered_at: datetime | None = Field(default=None, sa_type=TS)
 
 
 class Loan(SQLModel, table=True):

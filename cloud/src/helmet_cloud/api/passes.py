@@ -61,6 +61,7 @@ def _sign(
             issued_at=now,
             expires_at=expires,
             station_id=station_id,
+            text=text,
         )
     )
     session.commit()
