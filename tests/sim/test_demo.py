@@ -51,5 +51,6 @@ def test_demo_prints_urls_that_answer_and_helmets_move(tmp_path: Path, broker: s
     rest, _ = proc.communicate(timeout=120)
     output.append(rest)
     assert proc.returncode == 0, "".join(output)
+    assert "consistency check: OK" in "".join(output)
     borrowed = [int(n) for n in re.findall(r"borrowed (\d+)", "".join(output))]
     assert borrowed and max(borrowed) > 0, "".join(output[-20:])

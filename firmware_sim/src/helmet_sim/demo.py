@@ -26,6 +26,7 @@ from rich.table import Table
 
 from helmet_sim.broker import Broker, start_amqtt, start_broker, start_mosquitto
 from helmet_sim.cloud_client import CloudClient, CloudError
+from helmet_sim.consistency import LockerView, compare, verdict
 from helmet_sim.physical import PhysicalError
 from helmet_sim.rig import SimLocker
 
@@ -59,6 +60,9 @@ class Town:
         self.station_of: dict[str, str] = {}
         self.tally = Tally()
         self.stop = threading.Event()
+        self.hands: dict[str, list[str]] = {}  # resident phone -> helmets they carry
+        self.clients: dict[str, CloudClient] = {}
+        self.threads: list[threading.Thread] = []
 
     def build(self, stations: int, helmets_per_locker: int) -> None:
         rng = random.Random(7)
@@ -85,7 +89,8 @@ class Town:
         rng = random.Random(n)
         phone = f"+4179{1000000 + n:07d}"
         client = CloudClient(self.cloud_url).sign_in_resident(phone, self.sms_file)
-        holding: list[str] = []
+        self.clients[phone] = client
+        holding = self.hands.setdefault(phone, [])
         while not self.stop.is_set():
             self.stop.wait(rng.uniform(1.0, 4.0))
             if self.stop.is_set():
@@ -99,7 +104,6 @@ class Town:
                 with self.tally.lock:
                     self.tally.refused += 1
                 self.tally.note(f"resident {n}: {exc}"[:90])
-        client.close()
 
     def _borrow(self, rng: random.Random, client: CloudClient, holding: list[str]) -> None:
         status = {s["id"]: s for s in client.stations()}
@@ -148,10 +152,49 @@ class Town:
         )
         return Group(table, Panel(summary + "\n" + "\n".join(t.recent), title="Activity"))
 
+    def start_residents(self, count: int) -> None:
+        self.threads = [threading.Thread(target=self.resident, args=(n,), daemon=True) for n in range(count)]
+        for t in self.threads:
+            t.start()
+
+    def check(self, timeout: float = 30.0) -> list[str]:
+        """Stop the residents, let every event reach the cloud, then compare (see consistency.py)."""
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+        deadline = time.monotonic() + timeout
+        while True:
+            views = self._views()
+            problems = compare(views, self.hands, self._open_loans())
+            if not problems or time.monotonic() > deadline:
+                return problems
+            time.sleep(0.5)
+
+    def _views(self) -> list[LockerView]:
+        views = []
+        for locker_id, rig in self.lockers.items():
+            cloud = self.admin.locker(locker_id)
+            views.append(
+                LockerView(
+                    locker_id=locker_id,
+                    physical=rig.physical.helmets(),
+                    last_seq=rig.service.store.last_seq(),
+                    outbox=rig.service.store.outbox_size(),
+                    cloud_slots={s["slot"]: (s["state"], s["helmet_id"]) for s in cloud["slots"]},
+                    cloud_acked_seq=cloud["acked_seq"],
+                )
+            )
+        return views
+
+    def _open_loans(self) -> dict[str, list[str]]:
+        return {phone: [ln["helmet_id"] for ln in c.loans(status="open")] for phone, c in self.clients.items()}
+
     def close(self) -> None:
         self.stop.set()
         for rig in self.lockers.values():
             rig.stop()
+        for c in self.clients.values():
+            c.close()
         self.admin.close()
 
 
@@ -205,6 +248,7 @@ def run_demo(
     )
     base = f"http://127.0.0.1:{port}"
     town: Town | None = None
+    problems = ["the town never started"]
     try:
         CloudClient(base).wait_ready(60)
         town = Town(workdir, mqtt, base, sms_file, password)
@@ -215,17 +259,20 @@ def run_demo(
             f"        staff login: {ADMIN} / {password}   logs: {workdir}/cloud.log\n"
             "        Ctrl-C stops the demo"
         )
-        residents = [threading.Thread(target=town.resident, args=(n,), daemon=True) for n in range(stations * 2)]
-        for r in residents:
-            r.start()
+        town.start_residents(stations * 2)
         ends = time.monotonic() + duration if duration else None
-        with Live(town.view(), console=console, refresh_per_second=1) as live:
-            while ends is None or time.monotonic() < ends:
-                time.sleep(1)
-                live.update(town.view())
-        return 0
+        try:
+            with Live(town.view(), console=console, refresh_per_second=1) as live:
+                while ends is None or time.monotonic() < ends:
+                    time.sleep(1)
+                    live.update(town.view())
+        except KeyboardInterrupt:
+            pass
+        console.print("checking that the cloud agrees with the lockers and the residents ...")
+        problems = town.check()
+        console.print(verdict(problems, lockers=len(town.lockers), helmets_out=sum(map(len, town.hands.values()))))
     except KeyboardInterrupt:
-        return 0
+        problems = ["interrupted before the check"]
     finally:
         console.print("stopping ...")
         if town is not None:
@@ -234,3 +281,4 @@ def run_demo(
         cloud.wait(timeout=10)
         cloud_log.close()
         mqtt.stop()
+    return 1 if problems else 0
