@@ -167,3 +167,11 @@ def test_a_command_queued_while_offline_is_refused_when_stale(rig: SimLocker, cl
     ack = eventually(lambda: cloud.acks.get("c-old"))
     assert not ack["ok"] and "old" in ack["error"]
     assert rig.physical.released() == []
+
+
+def test_the_link_runs_with_nagle_off(rig: SimLocker) -> None:
+    import socket
+
+    sock = rig.service.link.client.socket()
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,13 +11,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from helmet_cloud.settings import CloudSettings
+from helmet_protocol.transport import set_tcp_nodelay
 
 log = logging.getLogger(__name__)
-
-
-def _nodelay(_c: mqtt.Client, _u: Any, sock: Any) -> None:
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class CloudMqtt:
@@ -48,7 +43,7 @@ class CloudMqtt:
         c.reconnect_delay_set(min_delay=1, max_delay=15)
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
-        c.on_socket_open = _nodelay
+        c.on_socket_open = set_tcp_nodelay
         c.on_connect = self._connected
         c.on_disconnect = lambda *_a: self.connected.clear()
         if on_message is not None:

@@ -9,7 +9,6 @@ thread; the service queues them for its own loop.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -21,16 +20,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from helmet_edge.config import MqttSettings
 from helmet_protocol import topics
 from helmet_protocol.topics import Channel
+from helmet_protocol.transport import set_tcp_nodelay
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBED = (Channel.CMD, Channel.CONFIG, Channel.ACK)
-
-
-def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-    """Nagle's algorithm turns a 1 ms QoS 1 round trip into ~20 ms; switch it off."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class MqttLink:
@@ -63,7 +57,7 @@ class MqttLink:
         c.will_set(topics.topic(locker_id, Channel.STATUS), offline_payload, qos=1, retain=True)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.max_inflight_messages_set(100)
-        c.on_socket_open = set_nodelay
+        c.on_socket_open = set_tcp_nodelay
         c.on_connect = self._handle_connect
         c.on_disconnect = self._handle_disconnect
         c.on_message = self._handle_message
