@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.processes import CloudProcess, LockerProcess, eventually
+from support.processes import CloudProcess, LockerProcess
+from support.waiting import eventually
 
 from helmet_sim.broker import Broker
 from helmet_sim.cloud_client import CloudClient, CloudError

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support.fake_cloud import LOCKER, FakeCloud, eventually
+from support.fake_cloud import LOCKER, FakeCloud
+from support.waiting import eventually
 
 from helmet_protocol.messages import Ack, Command
 from helmet_protocol.passes import Role, issue_pass

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support.fake_cloud import LOCKER, FakeCloud, eventually
+from support.fake_cloud import LOCKER, FakeCloud
 from support.processes import LockerProcess
+from support.waiting import eventually
 
 from helmet_protocol.passes import Role, issue_pass
 from helmet_sim.broker import Broker

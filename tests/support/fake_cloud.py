@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,19 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from helmet_protocol.keys import public_key_b64
 from helmet_protocol.messages import Ack, Command, LockerConfig
+from support.waiting import eventually
 
 LOCKER = "LK-0001"
-
-
-def eventually(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s; last: {last!r}")
 
 
 class FakeCloud:

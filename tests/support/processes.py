@@ -139,15 +139,3 @@ class LockerProcess:
             if stream is not None:
                 stream.close()
         self.log.close()
-
-
-def eventually(check: Any, timeout: float = 15.0, interval: float = 0.2) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
