@@ -18,7 +18,9 @@ from support.waiting import eventually
 
 from helmet_protocol.messages import Ack, Command
 from helmet_protocol.passes import Role, issue_pass
+from helmet_sim import scenarios
 from helmet_sim.broker import Broker, start_mosquitto
+from helmet_sim.network import Cable
 from helmet_sim.rig import SimLocker
 
 KEY = Ed25519PrivateKey.generate()
@@ -102,9 +104,8 @@ def test_new_keys_and_revocations_apply_as_config_changes(rig: SimLocker, cloud:
 
 def test_a_frozen_camera_is_reported_in_the_status(rig: SimLocker, cloud: FakeCloud) -> None:
     eventually(lambda: cloud.status.get("online") is True and cloud.status.get("camera_ok") is True)
-    rig.camera.frozen = True
-    eventually(lambda: cloud.status.get("camera_ok") is False)
-    rig.camera.frozen = False
+    with scenarios.camera_frozen(rig.camera):
+        eventually(lambda: cloud.status.get("camera_ok") is False)
     eventually(lambda: cloud.status.get("camera_ok") is True)
 
 
@@ -138,8 +139,7 @@ def test_offline_for_longer_than_the_reconnect_backoff_loses_nothing(tmp_path: P
         eventually(lambda: rig.service.rules.keys)
         stock(rig, "H-1", "H-2", "H-3")
         eventually(lambda: len(cloud.events) == 3)
-        broker.process.kill()  # type: ignore[attr-defined]
-        broker.stop()
+        broker.process.kill()  # type: ignore[attr-defined]  (down until broker_restart below)
         eventually(lambda: not rig.service.link.connected)
         # Offline: passes still verify, slots still open, events queue in order.
         rig.show(a_pass(quantity=2), seconds=0.6)
@@ -147,8 +147,8 @@ def test_offline_for_longer_than_the_reconnect_backoff_loses_nothing(tmp_path: P
         time.sleep(rig.settings.timing.repeat_window_s)  # H-2's sticker was in view moments ago, at stocking
         rig.insert("H-2", pause=0.15)
         assert rig.service.store.outbox_size() >= 3
-        time.sleep(35)  # longer than paho's longest reconnect delay (30 s)
-        broker = start_mosquitto(tmp_path / "broker", port)
+        # Down for longer than paho's longest reconnect delay (30 s), then back on the same port.
+        broker = scenarios.broker_restart(broker, tmp_path / "broker", down_for=35)
         eventually(lambda: rig.service.link.connected, timeout=45)
         eventually(lambda: len(cloud.events) == 6, timeout=30)
         seqs = [e["seq"] for e in cloud.events]
@@ -176,3 +176,56 @@ def test_the_link_runs_with_nagle_off(rig: SimLocker) -> None:
     sock = rig.service.link.client.socket()
     assert sock is not None
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_a_locker_cut_off_keeps_serving_and_its_events_arrive_in_order(tmp_path: Path, mosquitto: Broker) -> None:
+    cloud = FakeCloud(mosquitto.port)
+    cloud.send_config(KEY)
+    cable = Cable(mosquitto.port)
+    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=cable.port)
+    rig.start()
+    try:
+        eventually(lambda: rig.service.rules.keys)
+        stock(rig, "H-1", "H-2")
+        eventually(lambda: len(cloud.events) == 2 and cloud.status.get("online"))
+        with scenarios.locker_offline(cable):
+            # The broker notices the dead connection and publishes the Last Will.
+            eventually(lambda: cloud.status.get("online") is False)
+            rig.show(a_pass(quantity=2), seconds=0.6)
+            assert sorted(rig.take(2, timeout=3)) == ["H-1", "H-2"]
+            assert rig.service.store.outbox_size() == 2
+        eventually(lambda: cloud.status.get("online") is True, timeout=40)
+        eventually(lambda: len(cloud.events) == 4, timeout=20)
+        assert [e["seq"] for e in sorted(cloud.events, key=lambda e: e["seq"])] == [1, 2, 3, 4]
+        assert cloud.kinds()[2:] == ["helmet.borrowed", "helmet.borrowed"]
+    finally:
+        rig.stop()
+        cable.close()
+        cloud.close()
+
+
+@pytest.mark.parametrize(("skew_s", "opens"), [(120, False), (900, True)])
+def test_a_locker_clock_ten_minutes_fast(tmp_path: Path, mosquitto: Broker, skew_s: float, opens: bool) -> None:
+    cloud = FakeCloud(mosquitto.port)
+    cloud.send_config(KEY)
+    rig = SimLocker(
+        LOCKER,
+        data_dir=tmp_path / "locker",
+        mqtt_port=mosquitto.port,
+        clock=scenarios.SkewedClock(timedelta(minutes=10)),
+        skew_s=skew_s,
+    )
+    rig.start()
+    try:
+        eventually(lambda: rig.service.rules.keys)
+        stock(rig, "H-1")
+        rig.show(a_pass(), seconds=0.6)
+        if opens:  # a tolerance wider than the clock error: the 5-minute pass still opens
+            assert rig.take(1, timeout=3) == ["H-1"]
+        else:  # the default tolerance: the locker thinks the pass expired, and says so
+            assert rig.take(1, timeout=1) == []
+            eventually(lambda: cloud.kinds()[-1:] == ["pass.rejected"])
+            assert cloud.events[-1]["reason"] == "expired"
+    finally:
+        rig.stop()
+        cloud.close()

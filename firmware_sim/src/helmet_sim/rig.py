@@ -8,6 +8,7 @@ from pathlib import Path
 
 from helmet_edge.config import CameraSettings, EdgeSettings, MqttSettings, PassSettings, TimingSettings
 from helmet_edge.decoder_zxing import ZxingDecoder
+from helmet_edge.ports import Clock
 from helmet_edge.profile import load_profile
 from helmet_edge.service import LockerService
 from helmet_edge.slots_gpiozero import GpioSlotBank
@@ -29,6 +30,8 @@ class SimLocker:
         fps: float = 10.0,
         timing: TimingSettings | None = None,
         persist_physical: bool = False,
+        clock: Clock | None = None,
+        skew_s: float | None = None,
     ) -> None:
         self.locker_id = locker_id
         self.helmet_host = helmet_host
@@ -46,9 +49,9 @@ class SimLocker:
             mqtt=MqttSettings(host=mqtt_host, port=mqtt_port, resend_after_s=5.0),
             camera=CameraSettings(fps=fps),
             timing=timing or TimingSettings(),
-            passes=PassSettings(helmet_url_host=helmet_host),
+            passes=PassSettings(helmet_url_host=helmet_host, **({"skew_s": skew_s} if skew_s is not None else {})),
         )
-        self.service = LockerService(self.settings, slots=bank, camera=self.camera, decoder=ZxingDecoder())
+        self.service = LockerService(self.settings, slots=bank, camera=self.camera, decoder=ZxingDecoder(), clock=clock)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
 

@@ -1,0 +1,62 @@
+"""Named fault scenarios, reusable by tests, benchmarks and the town simulator.
+
+Each is a plain function acting on the simulated world only: the broker
+process, a locker's network cable, its camera, its clock. None of them reaches
+into the locker's or the cloud's internals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from helmet_sim.broker import Broker, start_mosquitto
+from helmet_sim.camera import VirtualCamera
+from helmet_sim.network import Cable
+
+
+def broker_restart(broker: Broker, workdir: Path, *, down_for: float = 1.0) -> Broker:
+    """The broker dies without warning (SIGKILL) and comes back on the same port."""
+    process = getattr(broker, "process", None)
+    if process is None:
+        raise ValueError("broker_restart needs a Mosquitto process started by helmet_sim.broker")
+    process.kill()
+    broker.stop()
+    time.sleep(down_for)
+    return start_mosquitto(workdir, broker.port)
+
+
+@contextmanager
+def locker_offline(cable: Cable) -> Iterator[None]:
+    """The locker's network is gone for as long as the ``with`` block runs."""
+    cable.unplug()
+    try:
+        yield
+    finally:
+        cable.plug()
+
+
+@contextmanager
+def camera_frozen(camera: VirtualCamera) -> Iterator[None]:
+    """The camera stops delivering frames (a frozen USB camera) for the ``with`` block."""
+    camera.frozen = True
+    try:
+        yield
+    finally:
+        camera.frozen = False
+
+
+class SkewedClock:
+    """A locker clock that is ``offset`` off real time (a Pi without RTC after a power cut)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def mono(self) -> float:
+        return time.monotonic()
