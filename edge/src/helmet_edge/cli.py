@@ -31,7 +31,7 @@ def run(
     setup_logging(verbose=verbose, fmt=log_format)
     from helmet_edge.camera_opencv import OpenCvCamera
     from helmet_edge.config import load_settings
-    from helmet_edge.decoder_zxing import ZxingDecoder
+    from helmet_edge.decoder_process import SupervisedDecoder
     from helmet_edge.profile import load_profile
     from helmet_edge.service import LockerService
     from helmet_edge.slots_gpiozero import GpioSlotBank
@@ -43,7 +43,7 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     service = LockerService(
-        settings, slots=GpioSlotBank(profile), camera=OpenCvCamera(settings.camera), decoder=ZxingDecoder()
+        settings, slots=GpioSlotBank(profile), camera=OpenCvCamera(settings.camera), decoder=SupervisedDecoder()
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -56,14 +56,20 @@ def run(
 
 
 @app.command()
-def scan(files: Annotated[list[Path], typer.Argument(help="image files")]) -> None:
-    """Decode QR codes in image files; one JSON object per line."""
+def scan(
+    files: Annotated[list[Path], typer.Argument(help="image files")],
+    budget_ms: Annotated[float, typer.Option(help="time allowed per image once a code is located")] = 30.0,
+) -> None:
+    """Decode QR codes in image files with the kiosk's decoder; one JSON object per line.
+
+    ``texts`` holds each payload as UTF-8 (invalid bytes replaced); ``ms`` is the decode time.
+    """
     import cv2
     import numpy as np
 
-    from helmet_edge.decoder_zxing import ZxingDecoder
+    from helmet_edge.decoder_cascade import CascadeDecoder
 
-    decoder = ZxingDecoder()
+    decoder = CascadeDecoder(budget_ms=budget_ms)
     failed = False
     for f in files:
         image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)

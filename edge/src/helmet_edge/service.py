@@ -138,6 +138,9 @@ class LockerService:
         self.slots.close()
         if self.camera is not None:
             self.camera.close()
+        close_decoder = getattr(self.decoder, "close", None)  # a decoder in a child process has one
+        if close_decoder is not None:
+            close_decoder()
         self.store.close()
 
     # -- the loop ----------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from helmet_edge.config import CameraSettings, EdgeSettings, MqttSettings, PassSettings, TimingSettings
-from helmet_edge.decoder_zxing import ZxingDecoder
+from helmet_edge.decoder_cascade import CascadeDecoder
 from helmet_edge.ports import Clock
 from helmet_edge.profile import load_profile
 from helmet_edge.service import LockerService
@@ -51,7 +51,9 @@ class SimLocker:
             timing=timing or TimingSettings(),
             passes=PassSettings(helmet_url_host=helmet_host, **({"skew_s": skew_s} if skew_s is not None else {})),
         )
-        self.service = LockerService(self.settings, slots=bank, camera=self.camera, decoder=ZxingDecoder(), clock=clock)
+        self.service = LockerService(
+            self.settings, slots=bank, camera=self.camera, decoder=CascadeDecoder(), clock=clock
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
 
