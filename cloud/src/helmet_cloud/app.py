@@ -12,11 +12,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlmodel import Session
 
-from helmet_cloud.api import auth, commands, loans, passes, stations
+from helmet_cloud.alerter import AlertSweeper, build_alerting
+from helmet_cloud.api import alerts as alerts_api
+from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, stations
+from helmet_cloud.api import metrics as metrics_api
 from helmet_cloud.context import AppContext
 from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.feedcache import FeedCache
 from helmet_cloud.ingest import IngestWorker
 from helmet_cloud.lockers import publish_all_configs
+from helmet_cloud.metrics import Metrics, RequestMetricsMiddleware
 from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.passkeys import load_or_create
 from helmet_cloud.settings import CloudSettings
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: CloudSettings | None = None) -> FastAPI:
     settings = settings or CloudSettings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,20 +55,38 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         ctx_holder.append(ctx)
         app.state.ctx = ctx
         publisher.start()
-        worker = IngestWorker(settings, engine) if settings.ingest_in_process else None
+        metrics.watch(engine)
+        alerter, webhooks = build_alerting(settings, engine)
+        app.state.alerter = alerter
+        if webhooks is not None:
+            webhooks.start()
+        worker = (
+            IngestWorker(settings, engine, metrics=metrics.ingest, on_commit=alerter.after_ingest)
+            if settings.ingest_in_process
+            else None
+        )
         if worker is not None:
             worker.start()
+        sweeper = AlertSweeper(alerter, settings.alert_sweep_seconds)
+        sweeper.start()
         try:
             yield
         finally:
+            sweeper.stop()
             if worker is not None:
                 worker.stop()
+            if webhooks is not None:
+                webhooks.stop()
             publisher.stop()
+            metrics.watch(None)
             engine.dispose()
 
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
-    for module in (auth, stations, passes, loans, commands):
+    app.state.metrics, app.state.feed_cache = metrics, FeedCache()
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    for module in (auth, stations, passes, loans, commands, events, export, gbfs, metrics_api):
         app.include_router(module.router)
+    app.include_router(alerts_api.router)
 
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_req: Request, exc: ProtocolError) -> JSONResponse:

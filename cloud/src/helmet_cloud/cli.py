@@ -32,23 +32,40 @@ def serve(
 
 
 @app.command()
-def ingest(worker_id: Annotated[str | None, typer.Option()] = None) -> None:
+def ingest(
+    worker_id: Annotated[str | None, typer.Option()] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="serve this worker's /metrics on this port")] = None,
+) -> None:
     """Run one ingest worker on the shared subscription (start several to scale out)."""
+    from helmet_cloud.alerter import build_alerting
     from helmet_cloud.db import make_engine, migrate
     from helmet_cloud.ingest import IngestWorker
+    from helmet_cloud.metrics import Metrics
     from helmet_cloud.settings import CloudSettings
 
     _logging()
     settings = CloudSettings()
     if settings.auto_migrate:
         migrate(settings.database_url)
-    worker = IngestWorker(settings, make_engine(settings.database_url), worker_id=worker_id)
+    metrics = Metrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=metrics.registry)
+    engine = make_engine(settings.database_url)
+    # Event-driven alerts here; the time-based sweep runs in the API process.
+    alerter, webhooks = build_alerting(settings, engine)
+    worker = IngestWorker(settings, engine, worker_id=worker_id, metrics=metrics.ingest, on_commit=alerter.after_ingest)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if webhooks is not None:
+        webhooks.start()
     worker.start()
     stop.wait()
     worker.stop()
+    if webhooks is not None:
+        webhooks.stop()
 
 
 @app.command("migrate")

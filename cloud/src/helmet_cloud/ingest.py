@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -19,7 +20,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from helmet_cloud import feedcache
 from helmet_cloud.inventory import HELMET_KINDS, SLOT_KINDS, recompute_helmets, recompute_slots
+from helmet_cloud.metrics import IngestMetrics
 from helmet_cloud.models import DeadLetter, Locker, LockerCommand, RawEvent, Slot
 from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.settings import CloudSettings
@@ -32,6 +35,8 @@ from helmet_protocol.topics import Channel
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], object]
+# Called after each committed batch with its newly stored event rows and the lockers heard from (alerts).
+AfterCommit = Callable[[list[dict[str, Any]], set[str]], None]
 RESEND_EVERY = timedelta(seconds=30)
 
 
@@ -51,14 +56,27 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 class Ingestor:
-    def __init__(self, engine: Engine, publish: Publish) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        publish: Publish,
+        metrics: IngestMetrics | None = None,
+        *,
+        on_commit: AfterCommit | None = None,
+    ) -> None:
         self.engine = engine
         self.publish = publish
+        self.metrics = metrics
+        self.on_commit = on_commit
 
     def handle(self, batch: Sequence[tuple[str, bytes]]) -> None:
         """Apply one batch in one transaction, then publish the acks it earned."""
+        started = time.perf_counter()
         acks: dict[str, int] = {}
         resends: list[tuple[str, int]] = []
+        heard: set[str] = set()
+        decoded = dead = 0
+        feed_changed = False  # slots or a locker's status: what the public feed shows
         with Session(self.engine) as session:
             lockers = {lk.id: lk for lk in session.exec(select(Locker)).all()}
             rows: dict[str, dict[str, Any]] = {}
@@ -68,14 +86,18 @@ class Ingestor:
                     t = topics.parse(topic_str)
                     if t.locker_id not in lockers:
                         raise ProtocolError(f"locker {t.locker_id} is not registered")
+                    lockers[t.locker_id].last_heard_at = now
+                    heard.add(t.locker_id)
                     if t.channel == Channel.EVENTS:
                         ev = decode(Event, payload)
                         self._check_owner(t.locker_id, ev.locker_id)
+                        decoded += 1
                         rows.setdefault(ev.event_id, self._row(ev, payload, now))
                     elif t.channel == Channel.STATUS:
                         st = decode(Status, payload)
                         self._check_owner(t.locker_id, st.locker_id)
                         self._status(lockers[t.locker_id], st)
+                        feed_changed = True
                     elif t.channel == Channel.STATE:
                         snap = decode(State, payload)
                         self._check_owner(t.locker_id, snap.locker_id)
@@ -86,6 +108,7 @@ class Ingestor:
                         raise ProtocolError(f"lockers do not publish on {t.channel.value}")
                 except ProtocolError as exc:
                     log.warning("dead-lettered message on %s: %s", topic_str, exc)
+                    dead += 1
                     session.add(
                         DeadLetter(
                             topic=topic_str[:256],
@@ -97,9 +120,9 @@ class Ingestor:
             stored = _insert_ignore(session, list(rows.values())) if rows else set()
             new = [rows[i] for i in stored]
             recompute_helmets(session, [r["helmet_id"] for r in new if r["helmet_id"] and r["kind"] in HELMET_KINDS])
-            recompute_slots(
-                session, [(r["locker_id"], r["slot"]) for r in new if r["slot"] is not None and r["kind"] in SLOT_KINDS]
-            )
+            slots = [(r["locker_id"], r["slot"]) for r in new if r["slot"] is not None and r["kind"] in SLOT_KINDS]
+            recompute_slots(session, slots)
+            feed_changed = feed_changed or bool(slots)
             for locker_id in {r["locker_id"] for r in rows.values()}:
                 locker = lockers[locker_id]
                 gap_after = self._advance_ack(session, locker)
@@ -111,12 +134,26 @@ class Ingestor:
                     resends.append((locker_id, locker.acked_seq + 1))
                 session.add(locker)
             session.commit()
+        if feed_changed:
+            feedcache.bump()
+        if self.metrics is not None:
+            self.metrics.observe_batch(
+                stored=[(r["kind"], r["known"], r["ts"]) for r in new],
+                duplicates=decoded - len(new),
+                dead_letters=dead,
+                started=started,
+            )
         for locker_id, seq in acks.items():
             self.publish(topics.topic(locker_id, Channel.ACK), Ack(locker_id=locker_id, seq=seq).to_json(), True)
         for locker_id, from_seq in resends:
             log.info("asking %s to resend from seq %d", locker_id, from_seq)
             cmd = Command(cmd_id=f"resend-{uuid.uuid4().hex[:12]}", op="resend", from_seq=from_seq, ts=utcnow())
             self.publish(topics.topic(locker_id, Channel.CMD), cmd.to_json(), False)
+        if self.on_commit is not None:
+            try:
+                self.on_commit(new, heard)
+            except Exception:  # alerts must never hold up ingest or its acks
+                log.exception("after-commit hook failed for a batch of %d", len(batch))
 
     @staticmethod
     def _check_owner(topic_locker: str, payload_locker: str) -> None:
@@ -170,7 +207,11 @@ class Ingestor:
     @staticmethod
     def _status(locker: Locker, st: Status) -> None:
         if locker.last_seen is not None and aware(locker.last_seen) > st.ts and locker.boot_id == st.boot_id:
-            return  # an older status overtaken by a newer one
+            if st.online:
+                return  # an older status overtaken by a newer one
+            # The Last Will carries the time it was set at connect, older than that boot's "online": apply it.
+            locker.online = False
+            return
         locker.online, locker.boot_id, locker.fw, locker.last_seen = st.online, st.boot_id, st.fw, st.ts
 
     @staticmethod
@@ -199,7 +240,15 @@ class Ingestor:
 class IngestWorker:
     """Subscribes on the shared subscription and feeds batches to an :class:`Ingestor`."""
 
-    def __init__(self, settings: CloudSettings, engine: Engine, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        engine: Engine,
+        *,
+        worker_id: str | None = None,
+        metrics: IngestMetrics | None = None,
+        on_commit: AfterCommit | None = None,
+    ) -> None:
         self.settings = settings
         self.queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
         share = topics.shared if settings.ingest_shared else (lambda f: f)
@@ -215,7 +264,9 @@ class IngestWorker:
             subscriptions=subs,
             on_message=lambda t, p: self.queue.put((t, p)),
         )
-        self.ingestor = Ingestor(engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r))
+        self.ingestor = Ingestor(
+            engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r), metrics, on_commit=on_commit
+        )
         self.handled = 0  # messages applied by this worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)

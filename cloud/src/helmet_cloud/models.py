@@ -38,6 +38,7 @@ class Locker(LockerBase, table=True):
     acked_seq: int = 0
     resend_asked_at: datetime | None = Field(default=None, sa_type=TS)
     snapshot_mismatch: str | None = None
+    last_heard_at: datetime | None = Field(default=None, sa_type=TS, description="cloud time of its latest message")
 
 
 class Slot(SQLModel, table=True):
@@ -128,6 +129,11 @@ class Loan(SQLModel, table=True):
     returned_at: datetime | None = Field(default=None, sa_type=TS)
     return_locker_id: str | None = None
     status: str = Field(default="open", index=True)  # open, returned
+    # When the cloud saw the open loan pass each age threshold (settings loan_*); kept after the return.
+    overdue_at: datetime | None = Field(default=None, sa_type=TS)
+    missing_at: datetime | None = Field(default=None, sa_type=TS)
+    lost_at: datetime | None = Field(default=None, sa_type=TS)
+    found_at: datetime | None = Field(default=None, sa_type=TS, description="when a lost helmet turned up again")
 
 
 class RawEvent(SQLModel, table=True):
@@ -155,3 +161,33 @@ class DeadLetter(SQLModel, table=True):
     payload: str
     reason: str
     received_at: datetime = Field(sa_type=TS)
+
+
+class Alert(SQLModel, table=True):
+    """Something staff should see. At most one unresolved alert per (kind, subject)."""
+
+    __table_args__ = (
+        sa.Index(
+            "uq_alert_unresolved",
+            "kind",
+            "subject_type",
+            "subject_id",
+            unique=True,
+            sqlite_where=sa.text("resolved_at IS NULL"),
+            postgresql_where=sa.text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    severity: str = Field(max_length=16)  # info, warning, critical
+    subject_type: str = Field(max_length=16)  # station, locker, slot, helmet, pass, resident
+    subject_id: str = Field(max_length=80)
+    message: str = Field(max_length=500)
+    status: str = Field(default="open", max_length=16, index=True)  # open, acknowledged, resolved
+    opened_at: datetime = Field(sa_type=TS, index=True)
+    last_seen_at: datetime = Field(sa_type=TS)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=TS)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = Field(default=None, sa_type=TS)
+    resolved_by: str | None = Field(default=None, max_length=64, description="None when the condition ended")

@@ -7,8 +7,9 @@ fail loudly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +30,21 @@ class CloudSettings(BaseSettings):
     ingest_shared: bool = True
     ingest_batch: int = Field(default=500, ge=1, le=10_000)
 
+    # Alerts and the loan lifecycle (docs/alerts.md).
+    alert_sweep_seconds: float = Field(default=30, gt=0, le=3600)
+    # Lockers publish status only on (re)connect, so "nothing heard for N minutes" is off by default (0).
+    locker_heartbeat_minutes: int = Field(default=0, ge=0)
+    loan_overdue_hours: int = Field(default=24, ge=1)
+    loan_missing_days: int = Field(default=3, ge=1)
+    loan_lost_days: int = Field(default=14, ge=1)
+    forged_pass_burst: int = Field(default=5, ge=1, description="this many forged passes at one locker ...")
+    forged_pass_window_minutes: int = Field(default=10, ge=1, description="... within this many minutes")
+    webhook_urls: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = []
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=2.0, ge=0, le=600, description="doubles after each failure")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     # {"active": kid, "keys": {kid: base64 private key}}; generated on first start if missing.
     pass_keys_file: Path | None = None
     pass_ttl_minutes: int = Field(default=5, ge=1, le=60)
@@ -41,6 +57,23 @@ class CloudSettings(BaseSettings):
     otp_ttl_minutes: int = 10
     token_ttl_hours: int = 24 * 30
 
+    # The public GBFS feed (docs/api.md): how the system names itself, and how long a document stays fresh.
+    feed_system_id: str = Field(default="helmet-station", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    feed_name: str = Field(default="Helmet station", max_length=120)
+    feed_language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
+    feed_timezone: str = Field(default="Etc/UTC", max_length=64, description="IANA time zone of the town")
+    feed_contact_email: str = Field(default="helmets@example.org", max_length=254)
+    feed_opening_hours: str = Field(default="24/7", max_length=256, description="OSM opening_hours syntax")
+    feed_ttl_seconds: int = Field(default=60, ge=0, le=3600)
+
     @property
     def keys_path(self) -> Path:
         return self.pass_keys_file or self.data_dir / "pass-keys.json"
+
+    @model_validator(mode="after")
+    def _alert_settings_agree(self) -> Self:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("webhook_urls need a webhook_secret to sign with")
+        if not self.loan_overdue_hours <= self.loan_missing_days * 24 <= self.loan_lost_days * 24:
+            raise ValueError("loan thresholds must grow: overdue (hours) <= missing (days) <= lost (days)")
+        return self

@@ -25,6 +25,10 @@ class LoanPublic(BaseModel):
     returned_at: datetime | None
     return_locker_id: str | None
     status: str
+    overdue_at: datetime | None = None
+    missing_at: datetime | None = None
+    lost_at: datetime | None = None
+    found_at: datetime | None = None
 
 
 @router.get("/loans")

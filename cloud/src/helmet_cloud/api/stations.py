@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
+from helmet_cloud import feedcache
 from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.lockers import ensure_slots, publish_config
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
@@ -85,6 +86,7 @@ def create_station(body: StationCreate, session: SessionDep, _: StaffDep) -> Sta
     station = Station.model_validate(body)
     session.add(station)
     session.commit()
+    feedcache.bump()
     session.refresh(station)
     return station
 
@@ -115,6 +117,7 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: Tec
     session.flush()
     ensure_slots(session, locker)
     session.commit()
+    feedcache.bump()
     session.refresh(locker)
     publish_config(ctx, locker)
     return _locker_public(session, locker)

@@ -1,0 +1,234 @@
+"""Evaluate alert rules against the database for given lockers, stations, slots and passes.
+
+Every check reads stored state (slots, lockers, raw events) and settles the
+alerts of the subjects it was given, so running one twice, or for events that
+arrived in another order, ends in the same alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from helmet_cloud.alert_rules import (
+    FAULT_KINDS,
+    FORGED_REASONS,
+    AlertKind,
+    Stock,
+    active_fault,
+    densest,
+    locker_offline,
+    stock_alerts,
+)
+from helmet_cloud.alerts import Changes, Subject, active_kinds, raise_alert, settle
+from helmet_cloud.models import IssuedPass, Locker, RawEvent, Slot, Station
+from helmet_cloud.settings import CloudSettings
+from helmet_cloud.timeutil import aware
+from helmet_protocol.events import EventKind, FaultReason, SlotState
+
+STATION_KINDS = (AlertKind.STATION_EMPTY, AlertKind.STATION_LOW, AlertKind.STATION_FULL)
+
+
+def check_stations(session: Session, changes: Changes, now: datetime, station_ids: Iterable[str] | None) -> None:
+    """Empty, nearly empty and full, with hysteresis taken from the alerts already open."""
+    q = select(Station)
+    if station_ids is not None:
+        q = q.where(col(Station.id).in_(sorted(set(station_ids))))
+    stations = session.exec(q.order_by(col(Station.id))).all()
+    if not stations:
+        return
+    ids = [s.id for s in stations]
+    counts: Counter[tuple[str, str]] = Counter()
+    rows = session.exec(
+        select(Locker.station_id, Slot.state, func.count())
+        .join(Locker, col(Locker.id) == col(Slot.locker_id))
+        .where(col(Locker.station_id).in_(ids))
+        .group_by(col(Locker.station_id), col(Slot.state))
+    ).all()
+    for station_id, state, n in rows:
+        counts[(station_id, state)] += n
+    active = active_kinds(session, "station", ids)
+    for st in stations:
+        stock = Stock(
+            helmets=counts[(st.id, SlotState.OCCUPIED)],
+            free_slots=counts[(st.id, SlotState.EMPTY)],
+            slots=sum(n for (sid, _), n in counts.items() if sid == st.id),
+        )
+        want = stock_alerts(
+            stock, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
+        )
+        messages = {
+            AlertKind.STATION_EMPTY: ("warning", f"{st.name} ({st.id}) has no helmets left"),
+            AlertKind.STATION_LOW: (
+                "info",
+                f"{st.name} ({st.id}) is nearly empty: {stock.helmets} helmet(s), fewer than {st.low_threshold}",
+            ),
+            AlertKind.STATION_FULL: (
+                "warning",
+                f"{st.name} ({st.id}) is nearly full: {stock.free_slots} free slot(s), "
+                f"fewer than {st.high_threshold}; returns may find no room",
+            ),
+        }
+        for kind in STATION_KINDS:
+            severity, message = messages[kind]
+            settle(
+                session,
+                changes,
+                kind,
+                Subject("station", st.id),
+                active=kind in want,
+                severity=severity,
+                message=message,
+                now=now,
+            )
+
+
+def check_lockers(
+    session: Session, changes: Changes, now: datetime, settings: CloudSettings, locker_ids: Iterable[str] | None
+) -> None:
+    """Offline by its Last Will (or by silence, when a heartbeat is set); clears when it is back."""
+    q = select(Locker)
+    if locker_ids is not None:
+        q = q.where(col(Locker.id).in_(sorted(set(locker_ids))))
+    heartbeat = timedelta(minutes=settings.locker_heartbeat_minutes) if settings.locker_heartbeat_minutes else None
+    for lk in session.exec(q.order_by(col(Locker.id))).all():
+        heard = lk.last_heard_at or lk.last_seen
+        last = aware(heard) if heard is not None else None
+        offline = locker_offline(online=lk.online, last_heard=last, now=now, heartbeat=heartbeat)
+        why = "its connection dropped (Last Will)" if not lk.online else "nothing heard"
+        since = f" since {last:%Y-%m-%d %H:%M} UTC" if last is not None else ""
+        settle(
+            session,
+            changes,
+            AlertKind.LOCKER_OFFLINE,
+            Subject("locker", lk.id),
+            active=offline,
+            severity="critical",
+            message=f"locker {lk.id} at {lk.station_id} is offline: {why}{since}",
+            now=now,
+        )
+
+
+def reason_of(payload: str) -> str | None:
+    """The ``reason`` of a stored event (not a column: it lives in the raw payload)."""
+    try:
+        reason = json.loads(payload).get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return reason if isinstance(reason, str) else None
+
+
+def _reason(row: RawEvent) -> str | None:
+    return reason_of(row.payload)
+
+
+def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterable[tuple[str, int]]) -> None:
+    """Door ajar and other slot faults, from the slot's fault events in seq order."""
+    for locker_id, slot in sorted(set(slots)):
+        events = session.exec(
+            select(RawEvent)
+            .where(
+                RawEvent.locker_id == locker_id,
+                RawEvent.slot == slot,
+                col(RawEvent.kind).in_([k.value for k in FAULT_KINDS]),
+            )
+            .order_by(col(RawEvent.seq))
+        ).all()
+        fault = active_fault((e.kind, _reason(e)) for e in events)
+        subject = Subject.slot(locker_id, slot)
+        where = f"locker {locker_id} slot {slot}"
+        settle(
+            session,
+            changes,
+            AlertKind.DOOR_AJAR,
+            subject,
+            active=fault == FaultReason.DOOR_AJAR,
+            severity="warning",
+            message=f"{where}: the door was left open",
+            now=now,
+        )
+        settle(
+            session,
+            changes,
+            AlertKind.SLOT_FAULT,
+            subject,
+            active=fault is not None and fault != FaultReason.DOOR_AJAR,
+            severity="critical" if fault == FaultReason.LOCK_JAMMED else "warning",
+            message=f"{where}: {fault}",
+            now=now,
+        )
+
+
+def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: Iterable[str]) -> None:
+    """Helmets borrowed on one pass across all lockers beyond its quantity: offline lockers both honoured it.
+
+    Over-use is a fact about the past, so it is never cleared automatically; staff resolve it.
+    """
+    for pass_id in sorted(set(pass_ids)):
+        issued = session.get(IssuedPass, pass_id)
+        if issued is None:
+            continue
+        lockers = session.exec(
+            select(RawEvent.locker_id).where(
+                RawEvent.pass_id == pass_id, RawEvent.kind == EventKind.HELMET_BORROWED.value
+            )
+        ).all()
+        if len(lockers) > issued.quantity:
+            where = ", ".join(f"{lk} x{n}" for lk, n in sorted(Counter(lockers).items()))
+            raise_alert(
+                session,
+                changes,
+                AlertKind.PASS_OVERUSE,
+                Subject("pass", pass_id),
+                severity="warning",
+                message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
+                f"was honoured for {len(lockers)}: {where}",
+                now=now,
+            )
+
+
+def forged(row: RawEvent) -> bool:
+    return row.kind == EventKind.PASS_REJECTED and _reason(row) in FORGED_REASONS
+
+
+def check_forged(
+    session: Session, changes: Changes, now: datetime, settings: CloudSettings, seen: Iterable[tuple[str, datetime]]
+) -> None:
+    """A burst of forged passes at one locker, judged by the locker's timestamps around the new rejections.
+
+    Stays open until staff resolve it; a later burst only refreshes it.
+    """
+    window = timedelta(minutes=settings.forged_pass_window_minutes)
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for locker_id, ts in seen:
+        lo, hi = spans.get(locker_id, (ts, ts))
+        spans[locker_id] = (min(lo, ts), max(hi, ts))
+    for locker_id, (lo, hi) in sorted(spans.items()):
+        rows = session.exec(
+            select(RawEvent)
+            .where(
+                RawEvent.locker_id == locker_id,
+                RawEvent.kind == EventKind.PASS_REJECTED.value,
+                col(RawEvent.ts) >= lo - window,
+                col(RawEvent.ts) <= hi + window,
+            )
+            .order_by(col(RawEvent.ts))
+        ).all()
+        bad = [r for r in rows if forged(r)]
+        count = densest([aware(r.ts) for r in bad], window)
+        if count >= settings.forged_pass_burst:
+            reasons = ", ".join(f"{k} x{n}" for k, n in sorted(Counter(_reason(r) or "" for r in bad).items()))
+            raise_alert(
+                session,
+                changes,
+                AlertKind.FORGED_PASSES,
+                Subject("locker", locker_id),
+                severity="critical",
+                message=f"{count} forged pass attempts at locker {locker_id} within "
+                f"{settings.forged_pass_window_minutes} min ({reasons})",
+                now=now,
+            )
