@@ -7,6 +7,7 @@ amqtt (pure Python) has no shared subscriptions; callers learn that from
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import shutil
 import socket
@@ -45,7 +46,7 @@ class Broker:
         self._stop_fn()  # type: ignore[operator]
 
 
-def start_mosquitto(workdir: Path, port: int | None = None, *, extra_conf: str = "") -> Broker:
+def start_mosquitto(workdir: Path, port: int | None = None, *, extra_conf: str = "", anonymous: bool = True) -> Broker:
     """A private Mosquitto on a free loopback port, with persistence in ``workdir``."""
     exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if exe is None:
@@ -54,9 +55,12 @@ def start_mosquitto(workdir: Path, port: int | None = None, *, extra_conf: str =
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "mosquitto.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"listener {port} 127.0.0.1\n{'allow_anonymous true' if anonymous else ''}\npersistence true\n"
         f"persistence_location {workdir}/\nset_tcp_nodelay true\nmax_queued_messages 100000\n"
-        f"log_dest file {workdir}/mosquitto.log\n{extra_conf}"
+        f"log_dest file {workdir}/mosquitto.log\n"
+        # Started as root, Mosquitto would switch to the 'mosquitto' user and then fail, silently, to
+        # read or write its files under a private temporary directory. Stay whoever started it.
+        f"user {getpass.getuser()}\n{extra_conf}"
     )
     # Its own session: Ctrl-C in the demo's terminal must not kill the broker before the lockers say goodbye.
     proc = subprocess.Popen(  # noqa: S603

@@ -1,0 +1,118 @@
+"""Per-locker broker users and the pattern ACL, on a real Mosquitto with dynamic security.
+
+A locker can write only its own topics and read only its own commands, config
+and acks; it cannot listen to everything; a decommissioned locker is cut off at
+once and cannot come back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from support.waiting import eventually
+
+from helmet_cloud.broker_admin import DynsecAdmin
+from helmet_sim.broker import Broker, start_mosquitto
+
+PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[tuple[Broker, DynsecAdmin]]:
+    ctrl = shutil.which("mosquitto_ctrl")
+    if ctrl is None or not PLUGIN.exists():
+        pytest.skip("mosquitto's dynamic-security plugin is not installed")
+    dynsec = tmp_path / "dynamic-security.json"
+    subprocess.run([ctrl, "dynsec", "init", str(dynsec), "admin", "admin-secret"], check=True, capture_output=True)
+    broker = start_mosquitto(
+        tmp_path / "broker",
+        extra_conf=f"allow_anonymous false\nplugin {PLUGIN}\nplugin_opt_config_file {dynsec}\n",
+        anonymous=False,
+    )
+    admin = DynsecAdmin("127.0.0.1", broker.port, "admin", "admin-secret")
+    admin.ensure_roles()
+    yield broker, admin
+    admin.close()
+    broker.stop()
+
+
+class Peer:
+    def __init__(self, port: int, username: str, password: str) -> None:
+        self.received: list[str] = []
+        self.connect_rc: Any = None
+        self.disconnected = threading.Event()
+        self.subacks: dict[int, list[Any]] = {}
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"{username}-peer")
+        c.username_pw_set(username, password)
+        c.on_connect = lambda _c, _u, _f, rc, _p: setattr(self, "connect_rc", rc)
+        c.on_disconnect = lambda *_a: self.disconnected.set()
+        c.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
+        c.on_subscribe = lambda _c, _u, mid, codes, _p: self.subacks.__setitem__(mid, codes)
+        c.reconnect_delay_set(1, 1)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        self.client = c
+
+    def subscribe(self, topic: str) -> bool:
+        _, mid = self.client.subscribe(topic, qos=1)
+        codes = eventually(lambda: self.subacks.get(mid), timeout=5)
+        return not codes[0].is_failure
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_locker_only_reaches_its_own_topics(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
+    broker, admin = secure_broker
+    admin.create_cloud_user("cloud", "cloud-secret")
+    one, two = admin.create_locker("LK-0001"), admin.create_locker("LK-0002")
+    cloud = Peer(broker.port, "cloud", "cloud-secret")
+    eventually(lambda: cloud.connect_rc is not None and not cloud.connect_rc.is_failure)
+    assert cloud.subscribe("helmet/v1/+/events")
+    lk1 = Peer(broker.port, "LK-0001", one)
+    lk2 = Peer(broker.port, "LK-0002", two)
+    try:
+        eventually(lambda: lk1.connect_rc is not None and lk2.connect_rc is not None)
+        # Own topics: allowed.
+        assert lk1.subscribe("helmet/v1/LK-0001/cmd")
+        lk1.client.publish("helmet/v1/LK-0001/events", b"{}", qos=1).wait_for_publish(5)
+        eventually(lambda: "helmet/v1/LK-0001/events" in cloud.received)
+        # Another locker's topics and the whole tree: refused.
+        assert not lk1.subscribe("helmet/v1/LK-0002/cmd")
+        assert not lk1.subscribe("#")
+        assert not lk1.subscribe("helmet/v1/+/events")
+        lk1.client.publish("helmet/v1/LK-0002/events", b"{}", qos=1).wait_for_publish(5)
+        lk1.client.publish("helmet/v1/LK-0001/cmd", b"{}", qos=1).wait_for_publish(5)
+        lk2.client.publish("helmet/v1/LK-0002/events", b"{}", qos=1).wait_for_publish(5)
+        eventually(lambda: "helmet/v1/LK-0002/events" in cloud.received)
+        assert cloud.received.count("helmet/v1/LK-0002/events") == 1  # only LK-0002's own message
+    finally:
+        for p in (lk1, lk2, cloud):
+            p.close()
+
+
+def test_wrong_passwords_and_decommissioned_lockers_are_refused(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
+    broker, admin = secure_broker
+    password = admin.create_locker("LK-0001")
+    wrong = Peer(broker.port, "LK-0001", "guess")
+    eventually(lambda: wrong.connect_rc is not None)
+    assert wrong.connect_rc.is_failure
+    wrong.close()
+    live = Peer(broker.port, "LK-0001", password)
+    eventually(lambda: live.connect_rc is not None and not live.connect_rc.is_failure)
+    admin.delete_locker("LK-0001")
+    assert live.disconnected.wait(5), "a decommissioned locker must be cut off at once"
+    live.close()
+    again = Peer(broker.port, "LK-0001", password)
+    eventually(lambda: again.connect_rc is not None)
+    assert again.connect_rc.is_failure
+    again.close()
