@@ -103,3 +103,41 @@ def add_user(
         session.add(user)
         session.commit()
     typer.echo(f"user {username} ({role}) saved")
+
+
+keys_app = typer.Typer(help="pass signing keys", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The key ids lockers trust, and which one signs new passes."""
+    from helmet_cloud.passkeys import load_or_create
+    from helmet_cloud.settings import CloudSettings
+
+    keys = load_or_create(CloudSettings().keys_path)
+    for kid in sorted(keys.private):
+        typer.echo(f"{kid}{'  (active: signs new passes)' if kid == keys.active else ''}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key active; old keys stay trusted. Restart the API to publish it to lockers."""
+    from helmet_cloud.passkeys import rotate
+    from helmet_cloud.settings import CloudSettings
+
+    typer.echo(f"new active key: {rotate(CloudSettings().keys_path)}")
+
+
+@keys_app.command("retire")
+def keys_retire(kid: str) -> None:
+    """Stop trusting an old key (once the passes it signed have expired)."""
+    from helmet_cloud.passkeys import retire
+    from helmet_cloud.settings import CloudSettings
+
+    try:
+        retire(CloudSettings().keys_path, kid)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired {kid}")
