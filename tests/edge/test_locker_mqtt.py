@@ -229,3 +229,10 @@ def test_a_locker_clock_ten_minutes_fast(tmp_path: Path, mosquitto: Broker, skew
     finally:
         rig.stop()
         cloud.close()
+
+
+def test_the_status_is_republished_so_silence_means_trouble(rig: SimLocker, cloud: FakeCloud) -> None:
+    rig.service.settings.mqtt.status_interval_s = 0.3
+    seen: list[str] = []
+    eventually(lambda: seen.append(cloud.status.get("ts", "")) or len(set(seen)) >= 3, timeout=10)
+    assert cloud.status["online"] is True

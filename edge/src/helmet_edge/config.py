@@ -38,6 +38,8 @@ class MqttSettings(_Section):
     window: int = Field(default=200, ge=1, le=10_000)
     # Send unacknowledged events again after this long without progress.
     resend_after_s: float = Field(default=30.0, gt=0)
+    # Republish the retained status this often, so the cloud can tell a silent locker from a quiet one.
+    status_interval_s: float = Field(default=60.0, gt=0)
     # Commands older than this (by their ts) are refused: a queued remote unlock must not fire hours later.
     command_max_age_s: float = Field(default=60.0, gt=0)
 

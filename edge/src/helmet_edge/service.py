@@ -85,6 +85,7 @@ class LockerService:
         self.restart_requested = threading.Event()
         self._state_dirty = True
         self._state_sent_at = 0.0
+        self._status_sent_at = 0.0
         self._next_frame = 0.0
         self._housekeeping_at = 0.0
 
@@ -174,6 +175,9 @@ class LockerService:
             self.forwarder.pump(mono, lambda payload: self.link.publish(Channel.EVENTS, payload) is not None)
             if self._state_dirty and mono - self._state_sent_at >= 0.25:
                 self._publish_state(mono)
+            if mono - self._status_sent_at >= self.settings.mqtt.status_interval_s:
+                self._status_sent_at = mono
+                self.link.publish(Channel.STATUS, self._status(online=True), retain=True)
         if mono >= self._housekeeping_at:
             self._housekeeping_at = mono + 60
             self.store.forget_expired_passes(self.clock.wall())
@@ -205,6 +209,7 @@ class LockerService:
     # -- MQTT --------------------------------------------------------------------
 
     def _on_connect(self) -> None:
+        self._status_sent_at = self.clock.mono()  # the link has just published it
         self.forwarder.rewind()
         self._state_dirty = True
 
