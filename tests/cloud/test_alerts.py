@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from support.alerting import T0, Town, status
+from support.alerting import Town
+from support.cloud_events import T0, at, status
 
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.models import Alert, Helmet, IssuedPass, Loan, Locker
@@ -48,7 +49,7 @@ def test_a_station_emptied_by_borrows_alerts_once_does_not_flap_and_clears_past_
     seen = []
 
     def step(minutes: float, *items: tuple[str, bytes]) -> None:
-        town.now = T0 + timedelta(minutes=minutes)
+        town.now = at(minutes)
         town.feed(*items)
         rows = [x for x in town.alerts("station_empty") if x.subject_id == "ST-A"]
         seen.append((len(rows), rows[-1].status if rows else None))
@@ -68,10 +69,10 @@ def test_a_station_emptied_by_borrows_alerts_once_does_not_flap_and_clears_past_
 
 
 def test_a_last_will_opens_locker_offline_and_online_resolves_it(town: Town) -> None:
-    town.feed(status("LK-000A", 1, online=True))
+    town.feed(status("LK-000A", at(1), online=True))
     assert town.alerts("locker_offline") == []
     # The Will was set at connect, so its ts is older than the "online" of the same boot.
-    town.feed(status("LK-000A", 0.5, online=False))
+    town.feed(status("LK-000A", at(0.5), online=False))
     [alert] = town.alerts("locker_offline")
     assert (alert.status, alert.subject_type, alert.subject_id, alert.severity) == (
         "open",
@@ -82,21 +83,21 @@ def test_a_last_will_opens_locker_offline_and_online_resolves_it(town: Town) -> 
     with Session(town.engine) as s:
         locker = s.get(Locker, "LK-000A")
         assert locker is not None and locker.online is False
-    town.feed(status("LK-000A", 0.5, online=False))  # the retained Will again, at a reconnect of ingest
+    town.feed(status("LK-000A", at(0.5), online=False))  # the retained Will again, at a reconnect of ingest
     assert len(town.alerts("locker_offline")) == 1
-    town.feed(status("LK-000A", 2, online=True, boot_id="b-2"))
+    town.feed(status("LK-000A", at(2), online=True, boot_id="b-2"))
     assert states(town.alerts("locker_offline")) == ["resolved"]
     town.sweep(timedelta(minutes=5))
     assert states(town.alerts("locker_offline")) == ["resolved"]
     # It drops out again: a new alert, the old one stays in the history.
-    town.feed(status("LK-000A", 1.5, online=False, boot_id="b-2"))
+    town.feed(status("LK-000A", at(1.5), online=False, boot_id="b-2"))
     assert states(town.alerts("locker_offline")) == ["resolved", "open"]
-    town.feed(status("LK-000A", 3, online=True, boot_id="b-2"))  # reconnected without a restart
+    town.feed(status("LK-000A", at(3), online=True, boot_id="b-2"))  # reconnected without a restart
     assert states(town.alerts("locker_offline")) == ["resolved", "resolved"]
 
 
 def test_the_database_refuses_a_second_unresolved_alert_for_one_subject(town: Town) -> None:
-    town.feed(status("LK-000A", 1, online=True), status("LK-000A", 0, online=False))
+    town.feed(status("LK-000A", at(1), online=True), status("LK-000A", at(0), online=False))
     [alert] = town.alerts("locker_offline")
     twin = Alert(
         kind=alert.kind,
@@ -118,7 +119,7 @@ def test_silence_longer_than_the_heartbeat_counts_as_offline(database_url: str, 
     engine = make_engine(settings.database_url)
     try:
         town = Town(engine, settings)
-        town.feed(status("LK-000A", 0, online=True))
+        town.feed(status("LK-000A", at(0), online=True))
         with Session(engine) as s:
             locker = s.get(Locker, "LK-000A")
             assert locker is not None and locker.last_heard_at is not None
@@ -131,7 +132,7 @@ def test_silence_longer_than_the_heartbeat_counts_as_offline(database_url: str, 
         assert states(town.alerts("locker_offline")) == ["open"]
         assert "nothing heard" in town.alerts("locker_offline")[0].message
         town.now = utcnow()
-        town.feed(status("LK-000A", 1, online=True))
+        town.feed(status("LK-000A", at(1), online=True))
         assert states(town.alerts("locker_offline")) == ["resolved"]
     finally:
         engine.dispose()
@@ -150,7 +151,7 @@ def test_a_pass_honoured_at_two_offline_lockers_opens_one_overuse_alert(town: To
                     quantity=qty,
                     kid="k1",
                     issued_at=T0,
-                    expires_at=T0 + timedelta(minutes=5),
+                    expires_at=at(5),
                 )
             )
         s.commit()
@@ -218,7 +219,7 @@ def test_a_loan_grows_overdue_then_lost_and_a_lost_helmet_that_turns_up_is_found
         town.next(a, 0, "helmet.stocked", slot=1, helmet_id="H-1"),
         town.next(a, 10, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"),
     )
-    borrowed = T0 + timedelta(minutes=10)
+    borrowed = at(10)
 
     def loan() -> Loan:
         with Session(town.engine) as s:

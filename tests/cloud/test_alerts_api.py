@@ -2,57 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlmodel import Session
+from support.cloud_events import status
+from support.cloud_users import resident_headers, user_headers
 
-from helmet_cloud.db import make_engine
-from helmet_cloud.models import User
-from helmet_cloud.security import hash_password
 from helmet_cloud.settings import CloudSettings
-from helmet_protocol.messages import Status
-
-
-def staff_headers(api: TestClient, settings: CloudSettings) -> dict[str, str]:
-    engine = make_engine(settings.database_url)
-    with Session(engine) as s:
-        s.add(User(username="sam", password_hash=hash_password("s3cret pass"), role="staff"))
-        s.commit()
-    engine.dispose()
-    resp = api.post("/api/auth/login", json={"username": "sam", "password": "s3cret pass"})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['token']}"}
-
-
-def resident_headers(api: TestClient, settings: CloudSettings, phone: str) -> dict[str, str]:
-    assert api.post("/api/auth/code", json={"phone": phone}).status_code == 202
-    sms = [json.loads(m) for m in Path(settings.sms_backend.removeprefix("file:")).read_text().splitlines()]
-    code = re.search(r"\d{6}", [m for m in sms if m["phone"] == phone][-1]["text"])
-    assert code is not None
-    resp = api.post("/api/auth/verify", json={"phone": phone, "code": code.group(0)})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['token']}"}
-
-
-def status(online: bool, boot_id: str) -> bytes:
-    return Status(locker_id="LK-0001", online=online, boot_id=boot_id, fw="0.1.0", ts=datetime.now(UTC)).to_json()
 
 
 def connect_locker(port: int, boot_id: str) -> mqtt.Client:
     """A locker's connection as the edge makes it: retained Last Will, then "online"."""
     c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"LK-0001-{boot_id}")
-    c.will_set("helmet/v1/LK-0001/status", status(False, boot_id), qos=1, retain=True)
+    topic, will = status("LK-0001", datetime.now(UTC), online=False, boot_id=boot_id)
+    c.will_set(topic, will, qos=1, retain=True)
     c.connect("127.0.0.1", port, keepalive=5)
     c.loop_start()
-    c.publish("helmet/v1/LK-0001/status", status(True, boot_id), qos=1, retain=True).wait_for_publish(5)
+    topic, online = status("LK-0001", datetime.now(UTC), online=True, boot_id=boot_id)
+    c.publish(topic, online, qos=1, retain=True).wait_for_publish(5)
     return c
 
 
@@ -68,7 +39,7 @@ def poll(
 
 
 def test_staff_see_acknowledge_and_resolve_a_locker_offline_alert(api: TestClient, settings: CloudSettings) -> None:
-    staff = staff_headers(api, settings)
+    staff = user_headers(api, settings, role="staff", username="sam")
     resident = resident_headers(api, settings, "+41790000077")
     assert api.post("/api/stations", headers=staff, json={"id": "ST-1", "name": "Hall", "lat": 47, "lon": 8}).is_success
     assert api.post("/api/lockers", headers=staff, json={"id": "LK-0001", "station_id": "ST-1", "slot_count": 2})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.cloud_users import resident_headers, user_headers
 
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.keys import load_public_keys
@@ -16,35 +15,8 @@ from helmet_protocol.messages import utcnow
 from helmet_protocol.passes import Role, verify_pass
 
 
-def staff_token(api: TestClient, settings: CloudSettings) -> dict[str, str]:
-    from sqlmodel import Session
-
-    from helmet_cloud.db import make_engine
-    from helmet_cloud.models import User
-    from helmet_cloud.security import hash_password
-
-    engine = make_engine(settings.database_url)
-    with Session(engine) as s:
-        s.add(User(username="ana", password_hash=hash_password("s3cret pass"), role="admin"))
-        s.commit()
-    engine.dispose()
-    token = api.post("/api/auth/login", json={"username": "ana", "password": "s3cret pass"}).json()["token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def resident_token(api: TestClient, settings: CloudSettings, phone: str) -> dict[str, str]:
-    assert api.post("/api/auth/code", json={"phone": phone}).status_code == 202
-    sms = Path(settings.sms_backend.removeprefix("file:")).read_text().splitlines()
-    normalised = re.sub(r"[\s().-]", "", phone)  # the number as the cloud stores it
-    code = re.search(r"\d{6}", [json.loads(m) for m in sms if json.loads(m)["phone"] == normalised][-1]["text"])
-    assert code is not None
-    resp = api.post("/api/auth/verify", json={"phone": phone, "code": code.group(0)})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['token']}"}
-
-
 def test_staff_register_a_station_and_locker_and_see_its_slots(api: TestClient, settings: CloudSettings) -> None:
-    staff = staff_token(api, settings)
+    staff = user_headers(api, settings, role="admin")
     assert (
         api.post(
             "/api/stations", headers=staff, json={"id": "ST-1", "name": "Hall", "lat": 47.3, "lon": 8.5}
@@ -69,7 +41,7 @@ def test_staff_register_a_station_and_locker_and_see_its_slots(api: TestClient, 
 
 
 def test_a_resident_signs_in_by_code_and_gets_a_pass_a_locker_accepts(api: TestClient, settings: CloudSettings) -> None:
-    resident = resident_token(api, settings, "+41 79 123 45 67")
+    resident = resident_headers(api, settings, "+41 79 123 45 67")
     resp = api.post("/api/passes", headers=resident, json={"quantity": 2})
     assert resp.status_code == 201, resp.text
     body = resp.json()
@@ -96,7 +68,7 @@ def test_bad_bodies_get_a_clear_422(api: TestClient, body: dict[str, str]) -> No
 
 
 def test_the_per_resident_limit_holds_under_parallel_requests(api: TestClient, settings: CloudSettings) -> None:
-    resident = resident_token(api, settings, "+41790000001")
+    resident = resident_headers(api, settings, "+41790000001")
     with ThreadPoolExecutor(6) as pool:
         codes = list(
             pool.map(lambda _: api.post("/api/passes", headers=resident, json={"quantity": 1}).status_code, range(6))
@@ -106,7 +78,7 @@ def test_the_per_resident_limit_holds_under_parallel_requests(api: TestClient, s
 
 
 def test_roles_are_enforced(api: TestClient, settings: CloudSettings) -> None:
-    resident = resident_token(api, settings, "+41790000002")
+    resident = resident_headers(api, settings, "+41790000002")
     assert api.post("/api/passes", json={"quantity": 1}).status_code == 401
     assert api.post("/api/passes", headers={"Authorization": "Bearer nope"}, json={"quantity": 1}).status_code == 401
     assert (
@@ -114,7 +86,7 @@ def test_roles_are_enforced(api: TestClient, settings: CloudSettings) -> None:
         == 403
     )
     assert api.post("/api/passes/technician", headers=resident).status_code == 403
-    staff = staff_token(api, settings)
+    staff = user_headers(api, settings, role="admin")
     assert api.post("/api/passes", headers=staff, json={"quantity": 1}).status_code == 403
     assert api.post("/api/passes/technician", headers=staff).status_code == 201
 

@@ -6,20 +6,19 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from support.cloud_events import Recorder, event, register_town
+from support.cloud_events import T0, Recorder, event, register_town
 from support.cloud_users import resident_headers, user_headers
 
 from helmet_cloud.api import export
 from helmet_cloud.ingest import Ingestor
 from helmet_cloud.settings import CloudSettings
 
-T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 STAFF_ONLY = ["/api/events", "/api/dead-letters", "/api/export/loans.csv", "/api/export/events.csv"]
 
 

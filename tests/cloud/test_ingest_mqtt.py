@@ -10,11 +10,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
+from support.cloud_events import event, insert_town
 
 from helmet_cloud.ingest import IngestWorker
-from helmet_cloud.models import Locker, RawEvent, Station
+from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
-from helmet_protocol.messages import Event, new_event_id
 
 
 def _client(port: int, client_id: str) -> mqtt.Client:
@@ -27,12 +27,7 @@ def _client(port: int, client_id: str) -> mqtt.Client:
 
 def test_two_workers_store_every_event_once_and_ack_each_locker(settings: CloudSettings, engine: Engine) -> None:
     lockers = ["LK-0001", "LK-0002"]
-    with Session(engine) as s:
-        s.add(Station(id="ST-1", name="Hall", lat=47.0, lon=8.0))
-        s.flush()
-        for lk in lockers:
-            s.add(Locker(id=lk, station_id="ST-1", slot_count=6))
-        s.commit()
+    insert_town(engine, dict.fromkeys(lockers, ("ST-1", 6)))
     workers = [IngestWorker(settings, engine, worker_id=f"w{i}") for i in range(2)]
     for w in workers:
         w.start()
@@ -56,12 +51,10 @@ def test_two_workers_store_every_event_once_and_ack_each_locker(settings: CloudS
     infos = []
     for seq in range(1, per_locker + 1):
         for lk in lockers:
-            event = Event(
-                event_id=new_event_id(), locker_id=lk, seq=seq, ts=now, kind="pass.rejected", reason="expired"
-            )
-            infos.append(publisher.publish(f"helmet/v1/{lk}/events", event.to_json(), qos=1))
+            topic, payload = event(lk, seq, now, "pass.rejected", reason="expired")
+            infos.append(publisher.publish(topic, payload, qos=1))
             if seq % 100 == 0:  # and some retries, as a locker sends after a missing ack
-                infos.append(publisher.publish(f"helmet/v1/{lk}/events", event.to_json(), qos=1))
+                infos.append(publisher.publish(topic, payload, qos=1))
     for info in infos:
         info.wait_for_publish(10)
     assert done.wait(30), f"acks seen: {acks}"

@@ -16,9 +16,10 @@ from typing import IO
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
+from support.cloud_events import insert_town
 from support.synthetic_locker import SyntheticLocker
 
-from helmet_cloud.models import Locker, RawEvent, Station
+from helmet_cloud.models import Locker, RawEvent
 from helmet_cloud.settings import CloudSettings
 
 pytestmark = pytest.mark.slow
@@ -42,12 +43,7 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     tmp_path: Path, settings: CloudSettings, engine: Engine
 ) -> None:
     ids = [f"LK-{n:04d}" for n in range(1, LOCKERS + 1)]
-    with Session(engine) as s:
-        s.add(Station(id="ST-1", name="Hall", lat=47.0, lon=8.0))
-        s.flush()
-        for lk in ids:
-            s.add(Locker(id=lk, station_id="ST-1", slot_count=6))
-        s.commit()
+    insert_town(engine, dict.fromkeys(ids, ("ST-1", 6)))
     log = (tmp_path / "workers.log").open("ab")
     workers = [worker(settings, "w1", log), worker(settings, "w2", log)]
     lockers = [SyntheticLocker(lk, tmp_path / "lockers", settings.mqtt_port) for lk in ids]

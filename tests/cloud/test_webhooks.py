@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support.alerting import Town, status
+from support.alerting import Town
+from support.cloud_events import at, status
 
 from helmet_cloud.alerts import Notice
 from helmet_cloud.db import make_engine, migrate
@@ -93,7 +94,7 @@ def test_an_alert_is_signed_retried_after_a_failure_and_arrives_once(
     sender.start()
     try:
         town = Town(engine, settings, notify=sender.send)
-        town.feed(status("LK-000A", 1, online=True), status("LK-000A", 0, online=False))
+        town.feed(status("LK-000A", at(1), online=True), status("LK-000A", at(0), online=False))
         assert wait_for(lambda: len(receiver.accepted) == 1), receiver.requests
         time.sleep(0.3)  # room for a stray second delivery, which must not come
     finally:

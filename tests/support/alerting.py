@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -10,30 +10,9 @@ from sqlmodel import Session, col, select
 
 from helmet_cloud.alerter import Alerter, Notify
 from helmet_cloud.ingest import Ingestor
-from helmet_cloud.lockers import ensure_slots
-from helmet_cloud.models import Alert, Locker, Station
+from helmet_cloud.models import Alert
 from helmet_cloud.settings import CloudSettings
-from helmet_protocol.messages import Event, Status, new_event_id
-
-T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-
-
-def event(locker: str, seq: int, minutes: float, kind: str, **fields: Any) -> tuple[str, bytes]:
-    """One event on its topic, ``minutes`` after T0 by the locker's clock."""
-    ev = Event(
-        event_id=fields.pop("event_id", new_event_id()),
-        locker_id=locker,
-        seq=seq,
-        ts=T0 + timedelta(minutes=minutes),
-        kind=kind,
-        **fields,
-    )
-    return f"helmet/v1/{locker}/events", ev.to_json()
-
-
-def status(locker: str, minutes: float, *, online: bool, boot_id: str = "b-1") -> tuple[str, bytes]:
-    st = Status(locker_id=locker, online=online, boot_id=boot_id, fw="0.1.0", ts=T0 + timedelta(minutes=minutes))
-    return f"helmet/v1/{locker}/status", st.to_json()
+from support.cloud_events import T0, at, event, insert_town
 
 
 class Town:
@@ -45,25 +24,16 @@ class Town:
         self.alerter = Alerter(settings, engine, notify=notify, clock=lambda: self.now)
         self.ingestor = Ingestor(engine, lambda *_: None, on_commit=self.alerter.after_ingest)
         self.seqs: dict[str, int] = {}
-        with Session(engine) as s:
-            for sid in ("ST-A", "ST-B"):
-                s.add(Station(id=sid, name=f"Station {sid[3:]}", lat=47.0, lon=8.0))
-            s.flush()
-            for lid, sid in (("LK-000A", "ST-A"), ("LK-000B", "ST-B")):
-                locker = Locker(id=lid, station_id=sid, slot_count=4)
-                s.add(locker)
-                s.flush()
-                ensure_slots(s, locker)
-            s.commit()
+        insert_town(engine, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)}, slots=True)
 
     def feed(self, *items: tuple[str, bytes]) -> None:
         """One ingest batch."""
         self.ingestor.handle(list(items))
 
     def next(self, locker: str, minutes: float, kind: str, **fields: Any) -> tuple[str, bytes]:
-        """The locker's next event in seq order."""
+        """The locker's next event in seq order, ``minutes`` after T0 by its clock."""
         self.seqs[locker] = self.seqs.get(locker, 0) + 1
-        return event(locker, self.seqs[locker], minutes, kind, **fields)
+        return event(locker, self.seqs[locker], at(minutes), kind, **fields)
 
     def sweep(self, after: timedelta) -> None:
         self.now = T0 + after

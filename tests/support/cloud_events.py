@@ -1,14 +1,25 @@
-"""What lockers publish, as (topic, payload) pairs for ``helmet_cloud.ingest.Ingestor``."""
+"""What lockers publish, as (topic, payload) pairs for ``helmet_cloud.ingest.Ingestor``, and the town they are in."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from helmet_cloud.lockers import ensure_slots
+from helmet_cloud.models import Locker, Station
 from helmet_protocol.messages import Event, Status, new_event_id
+
+T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)  # the morning the tests' lockers record their events
+
+
+def at(minutes: float) -> datetime:
+    """``minutes`` after T0 by the locker's clock."""
+    return T0 + timedelta(minutes=minutes)
 
 
 class Recorder:
@@ -19,6 +30,10 @@ class Recorder:
 
     def __call__(self, topic: str, payload: bytes, retain: bool) -> None:
         self.sent.append((topic, json.loads(payload), retain))
+
+    def acks(self, locker: str) -> list[int]:
+        """The seqs acknowledged to ``locker``, in order."""
+        return [p["seq"] for t, p, _ in self.sent if t == f"helmet/v1/{locker}/ack"]
 
 
 def event(locker: str, seq: int, ts: datetime, kind: str, **fields: Any) -> tuple[str, bytes]:
@@ -47,3 +62,23 @@ def register_town(api: TestClient, staff: dict[str, str], lockers: dict[str, tup
         body = {"id": locker_id, "station_id": station_id, "slot_count": slots}
         resp = api.post("/api/lockers", headers=staff, json=body)
         assert resp.status_code == 201, resp.text
+
+
+def insert_town(engine: Engine, lockers: dict[str, tuple[str, int]], *, slots: bool = False) -> None:
+    """Write stations and lockers straight into the database, for tests that run ingest without the API.
+
+    ``lockers`` is as for ``register_town``. With ``slots`` each locker gets its
+    empty slot rows, as registering through the API gives it; without, a slot
+    row appears only once ingest hears of that slot.
+    """
+    with Session(engine) as s:
+        for station_id in sorted({st for st, _ in lockers.values()}):
+            s.add(Station(id=station_id, name=f"Station {station_id[3:]}", lat=47.0, lon=8.0))
+        s.flush()
+        for locker_id, (station_id, slot_count) in lockers.items():
+            locker = Locker(id=locker_id, station_id=station_id, slot_count=slot_count)
+            s.add(locker)
+            if slots:
+                s.flush()
+                ensure_slots(s, locker)
+        s.commit()

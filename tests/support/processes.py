@@ -114,11 +114,7 @@ class LockerProcess:
     def kill(self) -> None:
         """A power cut: SIGKILL, no chance to clean up."""
         self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-        self.log.close()
+        self._reap()
 
     def wait_for_keys(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
@@ -134,7 +130,10 @@ class LockerProcess:
             self.proc.wait(timeout=10)
         except (RuntimeError, BrokenPipeError, subprocess.TimeoutExpired):
             self.proc.kill()
-            self.proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
