@@ -2,70 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import random
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from support.cloud_events import T0, Recorder, at, event, insert_town
 
 from helmet_cloud.ingest import Ingestor
-from helmet_cloud.models import DeadLetter, Helmet, Loan, Locker, RawEvent, Slot, Station
-from helmet_protocol.messages import Event, State, new_event_id
-
-T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any], bool]] = []
-
-    def __call__(self, topic: str, payload: bytes, retain: bool) -> None:
-        self.sent.append((topic, json.loads(payload), retain))
-
-    def acks(self, locker: str) -> list[int]:
-        return [p["seq"] for t, p, _ in self.sent if t == f"helmet/v1/{locker}/ack"]
-
-
-def register_two_lockers(engine: Engine) -> Engine:
-    with Session(engine) as s:
-        s.add(Station(id="ST-A", name="A", lat=47.0, lon=8.0))
-        s.add(Station(id="ST-B", name="B", lat=47.1, lon=8.1))
-        s.flush()
-        s.add(Locker(id="LK-000A", station_id="ST-A", slot_count=4))
-        s.add(Locker(id="LK-000B", station_id="ST-B", slot_count=4))
-        s.commit()
-    return engine
+from helmet_cloud.models import DeadLetter, Helmet, Loan, Locker, RawEvent, Slot
+from helmet_protocol.messages import State
 
 
 @pytest.fixture
 def town(engine: Engine) -> Engine:
-    return register_two_lockers(engine)
-
-
-def ev(locker: str, seq: int, minutes: float, kind: str, **fields: Any) -> tuple[str, bytes]:
-    event = Event(
-        event_id=fields.pop("event_id", new_event_id()),
-        locker_id=locker,
-        seq=seq,
-        ts=T0 + timedelta(minutes=minutes),
-        kind=kind,
-        **fields,
-    )
-    return f"helmet/v1/{locker}/events", event.to_json()
+    insert_town(engine, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)})
+    return engine
 
 
 def test_duplicates_change_nothing_and_the_ack_follows_contiguous_seqs(town: Engine) -> None:
     out = Recorder()
     ingest = Ingestor(town, out)
-    first = ev("LK-000A", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1")
-    second = ev("LK-000A", 2, 1, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1", pass_id="p1")
+    first = event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
+    second = event("LK-000A", 2, at(1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1", pass_id="p1")
     ingest.handle([first, second, first])
     ingest.handle([second])
     # Same (locker, seq) under a new event id: a locker bug, must not be applied twice.
-    ingest.handle([ev("LK-000A", 2, 1, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-2")])
+    ingest.handle([event("LK-000A", 2, at(1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-2")])
     with Session(town) as s:
         assert len(s.exec(select(RawEvent)).all()) == 2
         loans = s.exec(select(Loan)).all()
@@ -78,14 +42,14 @@ def test_a_gap_holds_the_ack_and_asks_the_locker_to_resend(town: Engine) -> None
     ingest = Ingestor(town, out)
     ingest.handle(
         [
-            ev("LK-000A", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1"),
-            ev("LK-000A", 3, 2, "helmet.stocked", slot=3, helmet_id="H-3"),
+            event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
+            event("LK-000A", 3, at(2), "helmet.stocked", slot=3, helmet_id="H-3"),
         ]
     )
     assert out.acks("LK-000A") == [1]
     resend = [p for t, p, _ in out.sent if t == "helmet/v1/LK-000A/cmd"]
     assert resend and resend[0]["op"] == "resend" and resend[0]["from_seq"] == 2
-    ingest.handle([ev("LK-000A", 2, 1, "helmet.stocked", slot=2, helmet_id="H-2")])
+    ingest.handle([event("LK-000A", 2, at(1), "helmet.stocked", slot=2, helmet_id="H-2")])
     assert out.acks("LK-000A")[-1] == 3
 
 
@@ -104,7 +68,7 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_still_stored(
     town: Engine, topic: str, payload: bytes, reason: str
 ) -> None:
     ingest = Ingestor(town, Recorder())
-    good = ev("LK-000A", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1")
+    good = event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
     ingest.handle([(topic, payload), good])
     with Session(town) as s:
         dead = s.exec(select(DeadLetter)).all()
@@ -113,7 +77,7 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_still_stored(
 
 
 def test_a_payload_naming_another_locker_is_dead_lettered(town: Engine) -> None:
-    _topic, payload = ev("LK-000B", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1")
+    _topic, payload = event("LK-000B", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
     Ingestor(town, Recorder()).handle([("helmet/v1/LK-000A/events", payload)])
     with Session(town) as s:
         assert "LK-000B" in s.exec(select(DeadLetter)).one().reason
@@ -121,7 +85,7 @@ def test_a_payload_naming_another_locker_is_dead_lettered(town: Engine) -> None:
 
 
 def test_unknown_kinds_are_kept_and_flagged(town: Engine) -> None:
-    Ingestor(town, Recorder()).handle([ev("LK-000A", 1, 0, "helmet.teleported", slot=1)])
+    Ingestor(town, Recorder()).handle([event("LK-000A", 1, at(0), "helmet.teleported", slot=1)])
     with Session(town) as s:
         row = s.exec(select(RawEvent)).one()
         assert row.kind == "helmet.teleported" and row.known is False
@@ -140,10 +104,10 @@ def _end_state(engine: Engine) -> tuple[Any, ...]:
 
 def test_a_return_that_arrives_before_its_borrow_gives_the_same_end_state(town: Engine) -> None:
     stream = [
-        ev("LK-000A", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1"),
-        ev("LK-000A", 2, 10, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"),
-        ev("LK-000B", 1, 30, "helmet.returned", slot=2, helmet_id="H-1"),
-        ev("LK-000B", 2, 40, "helmet.borrowed", slot=2, helmet_id="H-1", resident_id="R-2"),
+        event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
+        event("LK-000A", 2, at(10), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"),
+        event("LK-000B", 1, at(30), "helmet.returned", slot=2, helmet_id="H-1"),
+        event("LK-000B", 2, at(40), "helmet.borrowed", slot=2, helmet_id="H-1", resident_id="R-2"),
     ]
     ingest = Ingestor(town, Recorder())
     # Locker A was offline: B's events arrive first, then A's, one by one and with a duplicate.
@@ -162,7 +126,7 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
     stream = []
     for i, helmet in enumerate(["H-1", "H-2", "H-3"]):
         seqs["LK-000A"] += 1
-        stream.append(ev("LK-000A", seqs["LK-000A"], t, "helmet.stocked", slot=i + 1, helmet_id=helmet))
+        stream.append(event("LK-000A", seqs["LK-000A"], at(t), "helmet.stocked", slot=i + 1, helmet_id=helmet))
         where[helmet] = ("LK-000A", i + 1)
     for _ in range(30):
         t += 1
@@ -172,7 +136,7 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
             locker, slot = spot
             seqs[locker] += 1
             stream.append(
-                ev(locker, seqs[locker], t, "helmet.borrowed", slot=slot, helmet_id=helmet, resident_id="R-1")
+                event(locker, seqs[locker], at(t), "helmet.borrowed", slot=slot, helmet_id=helmet, resident_id="R-1")
             )
             where[helmet] = None
         else:
@@ -180,7 +144,7 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
             used = {s for h, s2 in where.items() if s2 and s2[0] == locker for s in [s2[1]]}
             slot = min(set(range(1, 5)) - used)
             seqs[locker] += 1
-            stream.append(ev(locker, seqs[locker], t, "helmet.returned", slot=slot, helmet_id=helmet))
+            stream.append(event(locker, seqs[locker], at(t), "helmet.returned", slot=slot, helmet_id=helmet))
             where[helmet] = (locker, slot)
     Ingestor(town, Recorder()).handle(stream)
     expected = _end_state(town)
@@ -205,7 +169,7 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
 
 def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) -> None:
     ingest = Ingestor(town, Recorder())
-    ingest.handle([ev("LK-000A", 1, 0, "helmet.stocked", slot=1, helmet_id="H-1")])
+    ingest.handle([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")])
     snap = State(locker_id="LK-000A", seq=1, ts=T0, slots=[{"slot": 1, "state": "empty"}])  # type: ignore[list-item]
     ingest.handle([("helmet/v1/LK-000A/state", snap.to_json())])
     with Session(town) as s:
@@ -213,3 +177,72 @@ def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) ->
         assert locker is not None and locker.snapshot_mismatch and "slot 1" in locker.snapshot_mismatch
         slot = s.get(Slot, ("LK-000A", 1))
         assert slot is not None and slot.state == "occupied" and slot.reported_state == "empty"
+
+
+def test_late_events_after_many_small_in_order_batches_end_as_a_full_recompute(
+    town: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-order batches continue each helmet's and slot's stored fold; a late event makes it fold everything again."""
+    from helmet_cloud import inventory, slot_state
+
+    refolded: list[object] = []
+    real_helmets, real_slots = inventory.recompute_helmets, slot_state.recompute_slots
+
+    def helmets_spy(session: Session, ids: Any) -> None:
+        refolded.extend(ids)
+        real_helmets(session, ids)
+
+    def slots_spy(session: Session, keys: Any) -> None:
+        refolded.extend(keys)
+        real_slots(session, keys)
+
+    monkeypatch.setattr(inventory, "recompute_helmets", helmets_spy)
+    monkeypatch.setattr(slot_state, "recompute_slots", slots_spy)
+    a: list[tuple[str, bytes]] = []
+
+    def at_a(minutes: float, kind: str, n: int, **fields: Any) -> None:
+        a.append(event("LK-000A", len(a) + 1, at(minutes), kind, slot=n, helmet_id=f"H-{n}", **fields))
+
+    for n in (1, 2, 3):
+        at_a(0, "helmet.stocked", n)
+    for r in range(8):  # every helmet borrowed and returned at A, round after round
+        for n in (1, 2, 3):
+            at_a(100 * r + 10 * n, "helmet.borrowed", n, resident_id=f"R-{r}")
+            at_a(100 * r + 10 * n + 5, "helmet.returned", n)
+    # Locker B was offline: H-1, borrowed at A at 310, came back at B at 312 and left again with R-9 at 313,
+    # who returned it to A at 315. B's two events arrive only at the end.
+    late_b = [
+        event("LK-000B", 1, at(312), "helmet.returned", slot=1, helmet_id="H-1"),
+        event("LK-000B", 2, at(313), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-9"),
+    ]
+    held_back = a[3 + 6 * 5 + 2]  # A's borrow of H-2 in round 5 (3 stockings, 6 events a round), resent last
+    ingest = Ingestor(town, Recorder())
+    in_order = [m for m in a if m is not held_back]
+    for i in range(0, len(in_order), 2):
+        ingest.handle(in_order[i : i + 2])
+    # Only what was new was folded from the start; everything else continued from its stored state.
+    assert sorted(map(str, refolded)) == sorted(["H-1", "H-2", "H-3", *(str(("LK-000A", n)) for n in (1, 2, 3))])
+    refolded.clear()
+    ingest.handle(late_b)
+    ingest.handle([held_back])
+    assert {"H-1", "H-2", ("LK-000A", 2)} <= set(refolded)
+
+    def state() -> list[list[dict[str, Any]]]:
+        with Session(town) as s:
+            return [sorted((r.model_dump() for r in s.exec(select(m)).all()), key=repr) for m in (Helmet, Loan, Slot)]
+
+    got = state()
+    loans = got[1]
+    h1 = [(x["resident_id"], x["borrow_locker_id"], x["return_locker_id"]) for x in loans if x["helmet_id"] == "H-1"]
+    assert ("R-3", "LK-000A", "LK-000B") in h1 and ("R-9", "LK-000B", "LK-000A") in h1
+    assert len(loans) == 8 * 3 + 1 and all(x["status"] == "returned" for x in loans)
+    # The reference: forget every derived row and fold each helmet's and slot's whole history once.
+    with Session(town) as s:
+        for model in (Loan, Helmet, Slot):
+            for row in s.exec(select(model)).all():
+                s.delete(row)
+        s.commit()
+        real_helmets(s, ["H-1", "H-2", "H-3"])
+        real_slots(s, [("LK-000A", 1), ("LK-000A", 2), ("LK-000A", 3), ("LK-000B", 1)])
+        s.commit()
+    assert state() == got

@@ -8,10 +8,11 @@ arrived in another order, ends in the same alerts.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, func, select
 
 from helmet_cloud.alert_rules import (
@@ -24,7 +25,8 @@ from helmet_cloud.alert_rules import (
     locker_offline,
     stock_alerts,
 )
-from helmet_cloud.alerts import Changes, Subject, active_kinds, raise_alert, settle
+from helmet_cloud.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
+from helmet_cloud.derived import chunks
 from helmet_cloud.models import IssuedPass, Locker, RawEvent, Slot, Station
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
@@ -52,6 +54,7 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
     for station_id, state, n in rows:
         counts[(station_id, state)] += n
     active = active_kinds(session, "station", ids)
+    prefetch(session, changes, "station", ids)
     for st in stations:
         stock = Stock(
             helmets=counts[(st.id, SlotState.OCCUPIED)],
@@ -95,7 +98,9 @@ def check_lockers(
     if locker_ids is not None:
         q = q.where(col(Locker.id).in_(sorted(set(locker_ids))))
     heartbeat = timedelta(minutes=settings.locker_heartbeat_minutes) if settings.locker_heartbeat_minutes else None
-    for lk in session.exec(q.order_by(col(Locker.id))).all():
+    lockers = session.exec(q.order_by(col(Locker.id))).all()
+    prefetch(session, changes, "locker", [lk.id for lk in lockers])
+    for lk in lockers:
         heard = lk.last_heard_at or lk.last_seen
         last = aware(heard) if heard is not None else None
         offline = locker_offline(online=lk.online, last_heard=last, now=now, heartbeat=heartbeat)
@@ -128,17 +133,21 @@ def _reason(row: RawEvent) -> str | None:
 
 def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterable[tuple[str, int]]) -> None:
     """Door ajar and other slot faults, from the slot's fault events in seq order."""
-    for locker_id, slot in sorted(set(slots)):
-        events = session.exec(
-            select(RawEvent)
-            .where(
-                RawEvent.locker_id == locker_id,
-                RawEvent.slot == slot,
+    keys = sorted(set(slots))
+    events: dict[tuple[str, int], list[RawEvent]] = defaultdict(list)
+    for part in chunks(keys):
+        rows = session.exec(
+            select(RawEvent).where(
+                tuple_(col(RawEvent.locker_id), col(RawEvent.slot)).in_(part),
                 col(RawEvent.kind).in_([k.value for k in FAULT_KINDS]),
             )
-            .order_by(col(RawEvent.seq))
         ).all()
-        fault = active_fault((e.kind, _reason(e)) for e in events)
+        for e in rows:
+            events[(e.locker_id, e.slot or 0)].append(e)
+    prefetch(session, changes, "slot", [Subject.slot(*key).id for key in keys])
+    for locker_id, slot in keys:
+        ordered = sorted(events[(locker_id, slot)], key=lambda e: e.seq)
+        fault = active_fault((e.kind, _reason(e)) for e in ordered)
         subject = Subject.slot(locker_id, slot)
         where = f"locker {locker_id} slot {slot}"
         settle(
@@ -168,27 +177,33 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
 
     Over-use is a fact about the past, so it is never cleared automatically; staff resolve it.
     """
-    for pass_id in sorted(set(pass_ids)):
-        issued = session.get(IssuedPass, pass_id)
-        if issued is None:
-            continue
-        lockers = session.exec(
-            select(RawEvent.locker_id).where(
-                RawEvent.pass_id == pass_id, RawEvent.kind == EventKind.HELMET_BORROWED.value
+    ids = sorted(set(pass_ids))
+    issued_by_id: dict[str, IssuedPass] = {}
+    borrows: dict[str, list[str]] = defaultdict(list)
+    for part in chunks(ids):
+        issued_by_id.update((p.id, p) for p in session.exec(select(IssuedPass).where(col(IssuedPass.id).in_(part))))
+        rows = session.exec(
+            select(RawEvent.pass_id, RawEvent.locker_id).where(
+                col(RawEvent.pass_id).in_(part), RawEvent.kind == EventKind.HELMET_BORROWED.value
             )
         ).all()
-        if len(lockers) > issued.quantity:
-            where = ", ".join(f"{lk} x{n}" for lk, n in sorted(Counter(lockers).items()))
-            raise_alert(
-                session,
-                changes,
-                AlertKind.PASS_OVERUSE,
-                Subject("pass", pass_id),
-                severity="warning",
-                message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
-                f"was honoured for {len(lockers)}: {where}",
-                now=now,
-            )
+        for pass_id, locker_id in rows:
+            borrows[pass_id or ""].append(locker_id)
+    over = [p for p in ids if p in issued_by_id and len(borrows[p]) > issued_by_id[p].quantity]
+    prefetch(session, changes, "pass", over)
+    for pass_id in over:
+        issued, lockers = issued_by_id[pass_id], borrows[pass_id]
+        where = ", ".join(f"{lk} x{n}" for lk, n in sorted(Counter(lockers).items()))
+        raise_alert(
+            session,
+            changes,
+            AlertKind.PASS_OVERUSE,
+            Subject("pass", pass_id),
+            severity="warning",
+            message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
+            f"was honoured for {len(lockers)}: {where}",
+            now=now,
+        )
 
 
 def forged(row: RawEvent) -> bool:

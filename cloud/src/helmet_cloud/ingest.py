@@ -21,11 +21,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from helmet_cloud import feedcache
-from helmet_cloud.inventory import HELMET_KINDS, SLOT_KINDS, recompute_helmets, recompute_slots
+from helmet_cloud.derived import Fact
+from helmet_cloud.event_store import advance_acks, insert_new
+from helmet_cloud.inventory import update_helmets
 from helmet_cloud.metrics import IngestMetrics
-from helmet_cloud.models import DeadLetter, Locker, LockerCommand, RawEvent, Slot
+from helmet_cloud.models import DeadLetter, Locker, LockerCommand, Slot
 from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.settings import CloudSettings
+from helmet_cloud.slot_state import update_slots
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.errors import ProtocolError
@@ -38,21 +41,6 @@ Publish = Callable[[str, bytes, bool], object]
 # Called after each committed batch with its newly stored event rows and the lockers heard from (alerts).
 AfterCommit = Callable[[list[dict[str, Any]], set[str]], None]
 RESEND_EVERY = timedelta(seconds=30)
-
-
-def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert events, skipping any whose event_id or (locker_id, seq) is already stored."""
-    if session.bind is None:
-        raise RuntimeError("session is not bound")
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    stored: set[str] = set()
-    for i in range(0, len(rows), 500):
-        stmt = insert(RawEvent).values(rows[i : i + 500]).on_conflict_do_nothing()
-        result = session.connection().execute(stmt.returning(col(RawEvent.event_id)))
-        stored.update(result.scalars())
-    return stored
 
 
 class Ingestor:
@@ -77,16 +65,18 @@ class Ingestor:
         heard: set[str] = set()
         decoded = dead = 0
         feed_changed = False  # slots or a locker's status: what the public feed shows
+        parsed = [(topic_str, payload, self._parse(topic_str)) for topic_str, payload in batch]
         with Session(self.engine) as session:
-            lockers = {lk.id: lk for lk in session.exec(select(Locker)).all()}
+            named = sorted({t.locker_id for _, _, t in parsed if not isinstance(t, ProtocolError)})
+            lockers = {lk.id: lk for lk in session.exec(select(Locker).where(col(Locker.id).in_(named))).all()}
             rows: dict[str, dict[str, Any]] = {}
             now = utcnow()
-            for topic_str, payload in batch:
+            for topic_str, payload, t in parsed:
                 try:
-                    t = topics.parse(topic_str)
+                    if isinstance(t, ProtocolError):
+                        raise t
                     if t.locker_id not in lockers:
                         raise ProtocolError(f"locker {t.locker_id} is not registered")
-                    lockers[t.locker_id].last_heard_at = now
                     heard.add(t.locker_id)
                     if t.channel == Channel.EVENTS:
                         ev = decode(Event, payload)
@@ -117,22 +107,24 @@ class Ingestor:
                             received_at=now,
                         )
                     )
-            stored = _insert_ignore(session, list(rows.values())) if rows else set()
+            stored = insert_new(session, list(rows.values()))
             new = [rows[i] for i in stored]
-            recompute_helmets(session, [r["helmet_id"] for r in new if r["helmet_id"] and r["kind"] in HELMET_KINDS])
-            slots = [(r["locker_id"], r["slot"]) for r in new if r["slot"] is not None and r["kind"] in SLOT_KINDS]
-            recompute_slots(session, slots)
-            feed_changed = feed_changed or bool(slots)
-            for locker_id in {r["locker_id"] for r in rows.values()}:
+            facts = [Fact.of(r) for r in new]
+            update_helmets(session, facts)
+            feed_changed = bool(update_slots(session, facts)) or feed_changed
+            sent = sorted({r["locker_id"] for r in rows.values()})
+            gaps = advance_acks(session, [lockers[lk] for lk in sent])
+            for locker_id in sent:
                 locker = lockers[locker_id]
-                gap_after = self._advance_ack(session, locker)
+                gap_after = gaps.get(locker_id)
                 acks[locker_id] = locker.acked_seq
                 if gap_after is not None and (
                     locker.resend_asked_at is None or now - aware(locker.resend_asked_at) > RESEND_EVERY
                 ):
                     locker.resend_asked_at = now
                     resends.append((locker_id, locker.acked_seq + 1))
-                session.add(locker)
+            for locker_id in heard:  # last, so each locker's changes go out in one UPDATE
+                lockers[locker_id].last_heard_at = now
             session.commit()
         if feed_changed:
             feedcache.bump()
@@ -178,18 +170,12 @@ class Ingestor:
         }
 
     @staticmethod
-    def _advance_ack(session: Session, locker: Locker) -> int | None:
-        """Move the ack to the highest contiguous seq; return the first seq past a gap, if any."""
-        seqs = session.exec(
-            select(RawEvent.seq)
-            .where(RawEvent.locker_id == locker.id, RawEvent.seq > locker.acked_seq)
-            .order_by(col(RawEvent.seq))
-        ).all()
-        for seq in seqs:
-            if seq != locker.acked_seq + 1:
-                return seq
-            locker.acked_seq = seq
-        return None
+    def _parse(topic_str: str) -> topics.Topic | ProtocolError:
+        """The topic, or why it is refused (the message is dead-lettered in the batch's transaction)."""
+        try:
+            return topics.parse(topic_str)
+        except ProtocolError as exc:
+            return exc
 
     @staticmethod
     def _command_result(session: Session, locker_id: str, ack: CommandAck) -> None:

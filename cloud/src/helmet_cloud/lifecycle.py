@@ -10,13 +10,16 @@ events close (the helmet was returned or stocked anywhere) is "found": it gets
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from helmet_cloud.alert_rules import AlertKind, LoanAges
-from helmet_cloud.alerts import Changes, Subject, record_event, settle
+from helmet_cloud.alerts import Changes, Subject, prefetch, record_event, settle
+from helmet_cloud.derived import chunks
 from helmet_cloud.models import Alert, Loan
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
@@ -60,11 +63,19 @@ def check_helmets(
     """Mark the helmets' open loans by age, settle their overdue and lost alerts, and note finds."""
     ages = loan_ages(settings)
     ids = helmets_to_check(session, now, ages) if helmet_ids is None else sorted(set(helmet_ids))
+    by_helmet: dict[str, list[Loan]] = defaultdict(list)
+    for part in chunks(ids):
+        # Only the loans these rules read: open ones, and lost ones not yet found. Locked, so two workers
+        # cannot both announce the same find.
+        q = select(Loan).where(
+            col(Loan.helmet_id).in_(part),
+            or_(col(Loan.status) == "open", and_(col(Loan.lost_at).is_not(None), col(Loan.found_at).is_(None))),
+        )
+        for loan in session.exec(q.order_by(col(Loan.helmet_id), col(Loan.borrowed_at)).with_for_update()).all():
+            by_helmet[loan.helmet_id].append(loan)
+    prefetch(session, changes, "helmet", ids)
     for helmet_id in ids:
-        # Locked, so two workers cannot both announce the same find.
-        loans = session.exec(
-            select(Loan).where(Loan.helmet_id == helmet_id).order_by(col(Loan.borrowed_at)).with_for_update()
-        ).all()
+        loans = by_helmet[helmet_id]
         current = next((ln for ln in reversed(loans) if ln.status == "open"), None)
         for loan in loans:
             if loan.status != "open" and loan.lost_at is not None and loan.found_at is None:

@@ -49,6 +49,7 @@ class Slot(SQLModel, table=True):
     state: str = "empty"
     helmet_id: str | None = None
     reported_state: str | None = None
+    applied_seq: int | None = Field(default=None, description="seq of the last event folded in; None: fold all again")
 
 
 class Helmet(SQLModel, table=True):
@@ -60,6 +61,10 @@ class Helmet(SQLModel, table=True):
     slot: int | None = None
     holder_id: str | None = None
     since: datetime | None = Field(default=None, sa_type=TS)
+    # Sort key (ts, locker_id, seq) of the last event folded in; None: fold all its events again.
+    applied_ts: datetime | None = Field(default=None, sa_type=TS)
+    applied_locker_id: str | None = None
+    applied_seq: int | None = None
 
 
 class Resident(SQLModel, table=True):
