@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import tuple_
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from helmet_cloud.alert_rules import (
     FAULT_KINDS,
@@ -27,8 +27,9 @@ from helmet_cloud.alert_rules import (
 )
 from helmet_cloud.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
 from helmet_cloud.derived import chunks
-from helmet_cloud.models import IssuedPass, Locker, RawEvent, Slot, Station
+from helmet_cloud.models import IssuedPass, Locker, RawEvent, Station
 from helmet_cloud.settings import CloudSettings
+from helmet_cloud.slot_state import station_slot_counts
 from helmet_cloud.timeutil import aware
 from helmet_protocol.events import EventKind, FaultReason, SlotState
 
@@ -44,15 +45,7 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
     if not stations:
         return
     ids = [s.id for s in stations]
-    counts: Counter[tuple[str, str]] = Counter()
-    rows = session.exec(
-        select(Locker.station_id, Slot.state, func.count())
-        .join(Locker, col(Locker.id) == col(Slot.locker_id))
-        .where(col(Locker.station_id).in_(ids))
-        .group_by(col(Locker.station_id), col(Slot.state))
-    ).all()
-    for station_id, state, n in rows:
-        counts[(station_id, state)] += n
+    counts = station_slot_counts(session, ids)
     active = active_kinds(session, "station", ids)
     prefetch(session, changes, "station", ids)
     for st in stations:

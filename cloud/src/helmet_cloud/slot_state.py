@@ -8,17 +8,17 @@ in it), or that has no stored seq yet is folded again from all its events.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import tuple_
+from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
 from helmet_cloud.derived import Fact, chunks, read_facts, save
 from helmet_cloud.inventory import BACK, SLOT_KINDS
-from helmet_cloud.models import RawEvent, Slot
+from helmet_cloud.models import Locker, RawEvent, Slot
 from helmet_protocol.events import EventKind, SlotState
 
 SlotKey = tuple[str, int]
@@ -110,3 +110,17 @@ def _fold(row: SlotRow, events: Sequence[Fact]) -> None:
     row.helmet_id = helmet_id
     if events:
         row.applied_seq = events[-1].seq
+
+
+def station_slot_counts(session: Session, station_ids: Sequence[str]) -> Counter[tuple[str, str]]:
+    """How many slots each station has in each state: ``{(station_id, state): n}``."""
+    rows = session.exec(
+        select(Locker.station_id, Slot.state, func.count())
+        .join(Locker, col(Locker.id) == col(Slot.locker_id))
+        .where(col(Locker.station_id).in_(list(station_ids)))
+        .group_by(col(Locker.station_id), col(Slot.state))
+    ).all()
+    counts: Counter[tuple[str, str]] = Counter()
+    for station_id, state, n in rows:
+        counts[(station_id, state)] += n
+    return counts

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from helmet_cloud import feedcache
 from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.lockers import ensure_slots, publish_config
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
+from helmet_cloud.slot_state import station_slot_counts
 from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(prefix="/api", tags=["stations"])
@@ -53,15 +54,7 @@ class LockerPublic(LockerBase):
 
 def station_status(session: Session, stations: list[Station]) -> list[StationStatus]:
     ids = [s.id for s in stations]
-    counts: dict[tuple[str, str], int] = {}
-    rows = session.exec(
-        select(Locker.station_id, Slot.state, func.count())
-        .join(Locker, col(Locker.id) == col(Slot.locker_id))
-        .where(col(Locker.station_id).in_(ids))
-        .group_by(col(Locker.station_id), col(Slot.state))
-    ).all()
-    for station_id, state, n in rows:
-        counts[(station_id, state)] = n
+    counts = station_slot_counts(session, ids)
     lockers = session.exec(select(Locker).where(col(Locker.station_id).in_(ids))).all()
     out = []
     for s in stations:
