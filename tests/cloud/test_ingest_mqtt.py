@@ -11,6 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from support.cloud_events import event, insert_town
+from support.waiting import eventually
 
 from helmet_cloud.ingest import IngestWorker
 from helmet_cloud.models import RawEvent
@@ -67,3 +68,34 @@ def test_two_workers_store_every_event_once_and_ack_each_locker(settings: CloudS
         w.stop()
     # The shared subscription split the events between both workers.
     assert all(w.handled > 0 for w in workers), [w.handled for w in workers]
+
+
+def test_a_message_that_breaks_ingest_is_dead_lettered_and_the_rest_go_through(
+    settings: CloudSettings, engine: Engine
+) -> None:
+    from helmet_cloud.models import DeadLetter
+
+    insert_town(engine, {"LK-0001": ("ST-1", 6)})
+    worker = IngestWorker(settings, engine, worker_id="w-poison")
+    real_handle = worker.ingestor.handle
+
+    def handle(batch: list[tuple[str, bytes]]) -> None:  # a bug in ingest that one payload triggers
+        if any(b"poison" in payload for _, payload in batch):
+            raise RuntimeError("bug")
+        real_handle(batch)
+
+    worker.ingestor.handle = handle  # type: ignore[method-assign]
+    worker.start()
+    assert worker.mqtt.connected.wait(10)
+    publisher = _client(settings.mqtt_port, "locker")
+    for seq in range(1, 21):
+        fields = {"detail": "poison"} if seq == 7 else {}
+        _, payload = event("LK-0001", seq, datetime.now(UTC), "pass.rejected", reason="expired", **fields)
+        publisher.publish("helmet/v1/LK-0001/events", payload, qos=1).wait_for_publish(5)
+    with Session(engine) as s:
+        eventually(lambda: s.exec(select(func.count()).select_from(RawEvent)).one() == 19, timeout=15)
+        dead = s.exec(select(DeadLetter)).all()
+    assert len(dead) == 1 and "internal error" in dead[0].reason and "poison" in dead[0].payload
+    publisher.disconnect()
+    publisher.loop_stop()
+    worker.stop()

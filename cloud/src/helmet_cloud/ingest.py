@@ -14,10 +14,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from helmet_cloud import feedcache
@@ -43,7 +44,21 @@ AfterCommit = Callable[[list[dict[str, Any]], set[str]], None]
 RESEND_EVERY = timedelta(seconds=30)
 
 
+def _dead_letter(topic: str, payload: bytes, reason: str, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        topic=topic[:256], payload=payload[:16384].decode("utf-8", "replace"), reason=reason[:500], received_at=now
+    )
+
+
 class Ingestor:
+    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
+        """Keep a message ingest could not apply, with the reason, in its own transaction."""
+        with Session(self.engine) as session:
+            session.add(_dead_letter(topic, payload, reason, utcnow()))
+            session.commit()
+        if self.metrics is not None:
+            self.metrics.dead_letters.inc()
+
     def __init__(
         self,
         engine: Engine,
@@ -99,14 +114,7 @@ class Ingestor:
                 except ProtocolError as exc:
                     log.warning("dead-lettered message on %s: %s", topic_str, exc)
                     dead += 1
-                    session.add(
-                        DeadLetter(
-                            topic=topic_str[:256],
-                            payload=payload[:16384].decode("utf-8", "replace"),
-                            reason=str(exc)[:500],
-                            received_at=now,
-                        )
-                    )
+                    session.add(_dead_letter(topic_str, payload, str(exc), now))
             stored = insert_new(session, list(rows.values()))
             new = [rows[i] for i in stored]
             facts = [Fact.of(r) for r in new]
@@ -278,12 +286,24 @@ class IngestWorker:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self.ingestor.handle(batch)
-                self.handled += len(batch)
-            except Exception:
-                # The database may be restarting: keep the batch and try again shortly.
-                log.exception("ingest batch of %d failed; retrying", len(batch))
+            self._apply(batch)
+
+    def _apply(self, batch: list[tuple[str, bytes]]) -> None:
+        """Apply a batch; a message that breaks ingest itself is dead-lettered, never retried forever."""
+        try:
+            self.ingestor.handle(batch)
+            self.handled += len(batch)
+        except DBAPIError:
+            # The database is restarting or unreachable: keep the batch and try again shortly.
+            log.exception("ingest batch of %d failed on the database; retrying", len(batch))
+            for item in batch:
+                self.queue.put(item)
+            self._stop.wait(1.0)
+        except Exception:
+            if len(batch) > 1:  # find the message that breaks it; the others go through
                 for item in batch:
-                    self.queue.put(item)
-                self._stop.wait(1.0)
+                    self._apply([item])
+                return
+            topic, payload = batch[0]
+            log.exception("ingest failed on one message from %s; dead-lettered", topic)
+            self.ingestor.dead_letter(topic, payload, "internal error while ingesting (see the cloud's log)")
