@@ -116,3 +116,55 @@ def test_wrong_passwords_and_decommissioned_lockers_are_refused(secure_broker: t
     eventually(lambda: again.connect_rc is not None)
     assert again.connect_rc.is_failure
     again.close()
+
+
+def test_registering_a_locker_creates_its_broker_user_and_revoking_cuts_it_off(
+    secure_broker: tuple[Broker, DynsecAdmin], tmp_path: Path, database_url: str
+) -> None:
+    from fastapi.testclient import TestClient
+    from support.cloud_users import user_headers
+
+    from helmet_cloud.app import create_app
+    from helmet_cloud.settings import CloudSettings
+
+    broker, admin = secure_broker
+    admin.create_cloud_user("cloud", "cloud-secret")
+    settings = CloudSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        mqtt_port=broker.port,
+        mqtt_username="cloud",
+        mqtt_password="cloud-secret",
+        broker_admin_username="admin",
+        broker_admin_password="admin-secret",
+    )
+    with TestClient(create_app(settings)) as api:
+        staff = user_headers(api, settings, role="admin")
+        assert (
+            api.post(
+                "/api/stations", headers=staff, json={"id": "ST-1", "name": "Hall", "lat": 47, "lon": 8}
+            ).status_code
+            == 201
+        )
+        registered = api.post(
+            "/api/lockers", headers=staff, json={"id": "LK-0001", "station_id": "ST-1", "slot_count": 6}
+        ).json()
+        password = registered["mqtt_password"]
+        assert password and api.get("/api/lockers/LK-0001", headers=staff).json()["mqtt_password"] is None
+        locker = Peer(broker.port, "LK-0001", password)
+        eventually(lambda: locker.connect_rc is not None and not locker.connect_rc.is_failure)
+        assert locker.subscribe("helmet/v1/LK-0001/config")
+        assert not locker.subscribe("helmet/v1/+/config")
+        # A replaced Pi gets a new password; the old one no longer connects.
+        fresh = api.post("/api/lockers/LK-0001/credentials", headers=staff).json()["mqtt_password"]
+        stale = Peer(broker.port, "LK-0001", password)
+        eventually(lambda: stale.connect_rc is not None)
+        assert stale.connect_rc.is_failure
+        stale.close()
+        assert api.post("/api/lockers/LK-0001/revoke", headers=staff).status_code == 204
+        assert locker.disconnected.wait(5)
+        locker.close()
+        gone = Peer(broker.port, "LK-0001", fresh)
+        eventually(lambda: gone.connect_rc is not None)
+        assert gone.connect_rc.is_failure
+        gone.close()

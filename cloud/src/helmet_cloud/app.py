@@ -14,8 +14,9 @@ from sqlmodel import Session
 
 from helmet_cloud.alerter import AlertSweeper, build_alerting
 from helmet_cloud.api import alerts as alerts_api
-from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, stations
+from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, provisioning, stations
 from helmet_cloud.api import metrics as metrics_api
+from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.context import AppContext
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.feedcache import FeedCache
@@ -54,6 +55,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         )
         ctx_holder.append(ctx)
         app.state.ctx = ctx
+        if settings.broker_admin_username and settings.broker_admin_password:
+            ctx.broker_admin = DynsecAdmin(
+                settings.mqtt_host,
+                settings.mqtt_port,
+                settings.broker_admin_username,
+                settings.broker_admin_password.get_secret_value(),
+            )
+            ctx.broker_admin.ensure_roles()
         publisher.start()
         metrics.watch(engine)
         alerter, webhooks = build_alerting(settings, engine)
@@ -78,13 +87,15 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             if webhooks is not None:
                 webhooks.stop()
             publisher.stop()
+            if ctx.broker_admin is not None:
+                ctx.broker_admin.close()
             metrics.watch(None)
             engine.dispose()
 
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
     app.state.metrics, app.state.feed_cache = metrics, FeedCache()
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    for module in (auth, stations, passes, loans, commands, events, export, gbfs, metrics_api):
+    for module in (auth, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
     app.include_router(alerts_api.router)
 

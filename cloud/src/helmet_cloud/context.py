@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.passkeys import PassKeys
 from helmet_cloud.settings import CloudSettings
@@ -19,3 +20,5 @@ class AppContext:
     keys: PassKeys
     mqtt: CloudMqtt
     sms: SmsSender
+    # Manages lockers' broker users when the broker runs the dynamic-security plugin (docs/mqtt.md).
+    broker_admin: DynsecAdmin | None = None

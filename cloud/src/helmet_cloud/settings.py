@@ -24,6 +24,9 @@ class CloudSettings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # A dynamic-security admin on the broker: set both, and registering a locker creates its broker user.
+    broker_admin_username: str | None = None
+    broker_admin_password: SecretStr | None = None
     # Run an ingest worker inside the API process (the embedded default).
     ingest_in_process: bool = True
     # Shared subscriptions split load across workers; off for brokers without them (amqtt).

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from helmet_cloud import feedcache
 from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
+from helmet_cloud.broker_admin import BrokerAdminError
 from helmet_cloud.lockers import ensure_slots, publish_config
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
 from helmet_cloud.slot_state import station_slot_counts
@@ -50,6 +51,10 @@ class LockerPublic(LockerBase):
     acked_seq: int
     snapshot_mismatch: str | None
     slots: list[SlotPublic]
+    mqtt_password: str | None = Field(
+        default=None,
+        description="the locker's broker password (its username is its id); only in the answer to registering it",
+    )
 
 
 def station_status(session: Session, stations: list[Station]) -> list[StationStatus]:
@@ -109,11 +114,18 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: Tec
     session.add(locker)
     session.flush()
     ensure_slots(session, locker)
+    password = None
+    if ctx.broker_admin is not None:  # its own broker user, limited to its own topics
+        try:
+            password = ctx.broker_admin.create_locker(locker.id)
+        except BrokerAdminError as exc:
+            session.rollback()
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
     session.commit()
     feedcache.bump()
     session.refresh(locker)
     publish_config(ctx, locker)
-    return _locker_public(session, locker)
+    return _locker_public(session, locker).model_copy(update={"mqtt_password": password})
 
 
 @router.get("/lockers/{locker_id}")
