@@ -63,7 +63,7 @@ def test_commit_writes_slot_records_and_events_with_consecutive_seqs(store: Stor
     assert all(e.locker_id == LOCKER and e.ts == NOW for e in made)
     assert outbox(store) == made
     assert store.last_seq() == 2
-    assert store.load_slots(3, [False] * 3) == [*records, SlotRecord(slot=3, state=SlotState.EMPTY)]
+    assert store.load_slots(3) == [*records, SlotRecord(slot=3, state=SlotState.EMPTY)]
 
     more = add_events(store, 3)
     assert [e.seq for e in more] == [3, 4, 5]
@@ -95,7 +95,7 @@ def test_everything_survives_reopening_the_file(db_path: Path) -> None:
 
     again = Store(db_path, LOCKER)
     try:
-        assert again.load_slots(2, [False, False])[1] == rec
+        assert again.load_slots(2)[1] == rec
         assert outbox(again) == made
         assert again.is_honoured("P-1")
     finally:
@@ -152,7 +152,7 @@ def test_failed_commit_leaves_nothing_half_written(store: Store) -> None:
             records=[after], events=[borrowed(1, "H-0001"), bad], honour=[("P-9", NOW + timedelta(minutes=5))], now=NOW
         )
 
-    assert store.load_slots(1, [True]) == [before]
+    assert store.load_slots(1) == [before]
     assert [e.seq for e in outbox(store)] == [1]
     assert store.last_seq() == 1
     assert not store.is_honoured("P-9")
@@ -168,7 +168,7 @@ def test_commit_interrupted_midway_rolls_back(store: Store) -> None:
         store.commit(records=[SlotRecord(slot=1, state=SlotState.EMPTY)], events=drafts(), now=NOW)
     assert store.outbox_size() == 0
     assert store.last_seq() == 0
-    assert store.load_slots(1, [False]) == [SlotRecord(slot=1, state=SlotState.EMPTY)]
+    assert store.load_slots(1) == [SlotRecord(slot=1, state=SlotState.EMPTY)]
     # The store is still usable afterwards.
     assert [e.seq for e in add_events(store, 1)] == [1]
 
@@ -182,7 +182,7 @@ def test_file_uses_wal(store: Store, db_path: Path) -> None:
 
 
 def test_slots_never_seen_start_empty(store: Store) -> None:
-    loaded = store.load_slots(3, [True, False, True])
+    loaded = store.load_slots(3)
     assert loaded == [SlotRecord(slot=n, state=SlotState.EMPTY) for n in (1, 2, 3)]
 
 

@@ -112,8 +112,7 @@ def selftest(config: Annotated[Path, typer.Option("--config", "-c", help="TOML c
     store = Store(settings.data_dir / "locker.db", settings.locker_id)
     bank = GpioSlotBank(profile)
     try:
-        present = [p for _, p in (bank.read()[n] for n in range(1, bank.slot_count + 1))]
-        states = {r.slot: r.state for r in store.load_slots(bank.slot_count, present)}
+        states = {r.slot: r.state for r in store.load_slots(bank.slot_count)}
         checks = run_selftest(bank, states)
         ok = all(c.ok for c in checks)
         store.commit(
@@ -137,7 +136,7 @@ def status(config: Annotated[Path, typer.Option("--config", "-c", help="TOML con
     settings, profile = _load(config)
     store = Store(settings.data_dir / "locker.db", settings.locker_id)
     try:
-        slots = store.load_slots(len(profile.slots), [False] * len(profile.slots))
+        slots = store.load_slots(len(profile.slots))
         cloud = store.get_json("config") or {}
         report = {
             "locker_id": settings.locker_id,

@@ -102,8 +102,7 @@ class LockerService:
 
     def _build_locker(self) -> Locker:
         readings = self._settled_reading()
-        present = [readings[n][1] for n in range(1, self.slots.slot_count + 1)]
-        records = self.store.load_slots(self.slots.slot_count, present)
+        records = self.store.load_slots(self.slots.slot_count)
         machines = {
             r.slot: SlotMachine(r, self.timing, door_closed=readings[r.slot][0], present=readings[r.slot][1])
             for r in records

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,9 @@ class Store:
 
     # -- slots ---------------------------------------------------------------
 
-    def load_slots(self, slot_count: int, present: Sequence[bool]) -> list[SlotRecord]:
-        """Stored records; a slot never seen before starts from what its sensor reads."""
+    def load_slots(self, slot_count: int) -> list[SlotRecord]:
+        """Stored records; a slot never seen before starts empty (start-up reconciliation then
+        records any helmet its sensor finds)."""
         with self._lock:
             rows = dict(self._db.execute("SELECT slot, record FROM slots").fetchall())
         records = []
