@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from helmet_cloud.alerter import AlertSweeper, build_alerting
 from helmet_cloud.api import alerts as alerts_api
-from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, provisioning, stations
+from helmet_cloud.api import audit as audit_api
+from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, provisioning, stations, towns
 from helmet_cloud.api import metrics as metrics_api
 from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.context import AppContext
@@ -95,9 +96,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
     app.state.metrics, app.state.feed_cache = metrics, FeedCache()
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    for module in (auth, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
+    for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
     app.include_router(alerts_api.router)
+    app.include_router(audit_api.router)
 
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_req: Request, exc: ProtocolError) -> JSONResponse:

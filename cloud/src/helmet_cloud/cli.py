@@ -87,6 +87,7 @@ def add_user(
     """Create (or reset) a staff, technician or admin account."""
     from sqlmodel import Session
 
+    from helmet_cloud import audit
     from helmet_cloud.db import make_engine, migrate
     from helmet_cloud.models import User
     from helmet_cloud.security import hash_password
@@ -99,10 +100,44 @@ def add_user(
     migrate(settings.database_url)
     with Session(make_engine(settings.database_url)) as session:
         user = session.get(User, username) or User(username=username, password_hash="", role=role)
+        action = "user.reset" if user.password_hash else "user.create"
         user.password_hash, user.role = hash_password(password), role
         session.add(user)
+        audit.record(
+            session,
+            actor=_cli_actor(),
+            action=action,
+            subject_type="user",
+            subject_id=username,
+            detail={"role": role},
+        )
         session.commit()
     typer.echo(f"user {username} ({role}) saved")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
+    """An audit entry for a command-line action that changes no table (keys live in a file)."""
+    from sqlmodel import Session
+
+    from helmet_cloud import audit
+    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.settings import CloudSettings
+
+    settings = CloudSettings()
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            audit.record(session, actor=_cli_actor(), action=action, subject_type=subject_type, subject_id=subject_id)
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 keys_app = typer.Typer(help="pass signing keys", no_args_is_help=True)
@@ -126,7 +161,9 @@ def keys_rotate() -> None:
     from helmet_cloud.passkeys import rotate
     from helmet_cloud.settings import CloudSettings
 
-    typer.echo(f"new active key: {rotate(CloudSettings().keys_path)}")
+    kid = rotate(CloudSettings().keys_path)
+    _audit_cli("keys.rotate", "key", kid)
+    typer.echo(f"new active key: {kid}")
 
 
 @keys_app.command("retire")
@@ -140,4 +177,5 @@ def keys_retire(kid: str) -> None:
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    _audit_cli("keys.retire", "key", kid)
     typer.echo(f"retired {kid}")

@@ -10,7 +10,22 @@ from sqlmodel import Field, SQLModel
 TS = sa.DateTime(timezone=True)
 
 
+DEFAULT_TOWN = "default"
+
+
+class TownBase(SQLModel):
+    name: str = Field(max_length=120)
+    timezone: str = Field(default="UTC", max_length=64, description="IANA zone: loan ages, charts per hour and day")
+
+
+class Town(TownBase, table=True):
+    """A programme: the stations one operator runs. One deployment may serve several towns."""
+
+    id: str = Field(primary_key=True, max_length=32)
+
+
 class StationBase(SQLModel):
+    town_id: str = Field(default=DEFAULT_TOWN, foreign_key="town.id", index=True, max_length=32)
     name: str = Field(max_length=120)
     address: str = Field(default="", max_length=240)
     lat: float = Field(ge=-90, le=90)
@@ -41,6 +56,19 @@ class Locker(LockerBase, table=True):
     last_heard_at: datetime | None = Field(default=None, sa_type=TS, description="cloud time of its latest message")
 
 
+class EnrolmentCode(SQLModel, table=True):
+    """A one-time code a Pi exchanges for its locker's config bundle; only the code's SHA-256 is kept."""
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    locker_id: str = Field(foreign_key="locker.id", index=True, max_length=16)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=TS)
+    expires_at: datetime = Field(sa_type=TS)
+    used_at: datetime | None = Field(default=None, sa_type=TS)
+    used_from: str | None = Field(default=None, max_length=64, description="client address of the exchange")
+    revoked_at: datetime | None = Field(default=None, sa_type=TS, description="a newer code or decommissioning")
+
+
 class Slot(SQLModel, table=True):
     """The cloud's view of one slot, derived from that locker's events in seq order."""
 
@@ -65,6 +93,13 @@ class Helmet(SQLModel, table=True):
     applied_ts: datetime | None = Field(default=None, sa_type=TS)
     applied_locker_id: str | None = None
     applied_seq: int | None = None
+    # The registry (helmet_cloud.helmets): set by people, never by events. A helmet first seen in an event
+    # before it was registered has no registered_at.
+    registered_at: datetime | None = Field(default=None, sa_type=TS)
+    registered_by: str | None = Field(default=None, max_length=64)
+    retired_at: datetime | None = Field(default=None, sa_type=TS, index=True)
+    retired_by: str | None = Field(default=None, max_length=64)
+    retired_reason: str | None = Field(default=None, max_length=200)
 
 
 class Resident(SQLModel, table=True):
@@ -196,3 +231,18 @@ class Alert(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=64)
     resolved_at: datetime | None = Field(default=None, sa_type=TS)
     resolved_by: str | None = Field(default=None, max_length=64, description="None when the condition ended")
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when: every staff, technician and admin action, written in the action's transaction."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=TS, index=True)
+    actor: str = Field(max_length=64, index=True, description="username, or cli:<os user> for the command line")
+    role: str | None = Field(default=None, max_length=16)
+    action: str = Field(max_length=48, index=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: str = Field(max_length=80)
+    detail: str | None = Field(default=None, description="JSON; never a secret")

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from sqlmodel import col, select
 
+from helmet_cloud import audit
 from helmet_cloud.alerts import AlertPublic, Changes
-from helmet_cloud.api.deps import SessionDep, StaffDep
+from helmet_cloud.api.deps import Caller, SessionDep, StaffDep
 from helmet_cloud.models import Alert
 from helmet_cloud.timeutil import utcnow
 
@@ -50,6 +51,18 @@ def _get(session: SessionDep, alert_id: int) -> Alert:
     return row
 
 
+def _audit(session: SessionDep, caller: Caller, action: str, row: Alert) -> None:
+    audit.record(
+        session,
+        actor=caller.subject,
+        role=caller.role,
+        action=action,
+        subject_type="alert",
+        subject_id=str(row.id),
+        detail={"kind": row.kind, "subject": f"{row.subject_type}/{row.subject_id}"},
+    )
+
+
 @router.post("/{alert_id}/acknowledge")
 def acknowledge(alert_id: AlertId, session: SessionDep, caller: StaffDep) -> AlertPublic:
     """Someone is on it: the alert stays until its condition ends or it is resolved. Repeating changes nothing."""
@@ -59,6 +72,7 @@ def acknowledge(alert_id: AlertId, session: SessionDep, caller: StaffDep) -> Ale
     if row.acknowledged_at is None:
         row.status, row.acknowledged_at, row.acknowledged_by = "acknowledged", utcnow(), caller.subject
         session.add(row)
+        _audit(session, caller, "alert.acknowledge", row)
         session.commit()
         session.refresh(row)
     return AlertPublic.of(row)
@@ -71,6 +85,7 @@ def resolve(alert_id: AlertId, session: SessionDep, caller: StaffDep, request: R
     if row.resolved_at is None:
         row.status, row.resolved_at, row.resolved_by = "resolved", utcnow(), caller.subject
         session.add(row)
+        _audit(session, caller, "alert.resolve", row)
         changes = Changes([("alert.resolved", row)])
         session.flush()
         notices = changes.notices()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
+from helmet_cloud import audit
 from helmet_cloud.api.deps import CallerDep, CtxDep, ResidentDep, SessionDep, TechnicianDep
 from helmet_cloud.commands import CommandNotSentError, send_command
 from helmet_cloud.models import IssuedPass, Locker, LockerCommand
@@ -80,6 +81,14 @@ def command_locker(
     needs_slot = body.op in ("unlock", "disable_slot", "enable_slot")
     if needs_slot and (body.slot is None or body.slot > locker.slot_count):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{body.op} needs a slot in 1..{locker.slot_count}")
+    audit.record(
+        session,
+        actor=caller.subject,
+        role=caller.role,
+        action=f"command.{body.op}",
+        subject_type="locker" if body.slot is None else "slot",
+        subject_id=locker_id if body.slot is None else f"{locker_id}/{body.slot}",
+    )
     return _send(ctx, session, locker_id=locker_id, op=body.op, slot=body.slot, requested_by=caller.subject)
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from helmet_cloud import feedcache
+from helmet_cloud import audit, feedcache
 from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.broker_admin import BrokerAdminError
 from helmet_cloud.lockers import ensure_slots, publish_config
-from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
+from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase, Town
 from helmet_cloud.slot_state import station_slot_counts
 from helmet_protocol.topics import LOCKER_ID_RE
 
@@ -78,11 +78,22 @@ def station_status(session: Session, stations: list[Station]) -> list[StationSta
 
 
 @router.post("/stations", status_code=status.HTTP_201_CREATED)
-def create_station(body: StationCreate, session: SessionDep, _: StaffDep) -> Station:
+def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -> Station:
+    if session.get(Town, body.town_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no town {body.town_id}")
     if session.get(Station, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} exists")
     station = Station.model_validate(body)
     session.add(station)
+    audit.record(
+        session,
+        actor=caller.subject,
+        role=caller.role,
+        action="station.create",
+        subject_type="station",
+        subject_id=station.id,
+        detail={"name": station.name, "town_id": station.town_id},
+    )
     session.commit()
     feedcache.bump()
     session.refresh(station)
@@ -90,9 +101,14 @@ def create_station(body: StationCreate, session: SessionDep, _: StaffDep) -> Sta
 
 
 @router.get("/stations")
-def list_stations(session: SessionDep) -> list[StationStatus]:
+def list_stations(
+    session: SessionDep, town: Annotated[str | None, Query(max_length=32, description="only this town's")] = None
+) -> list[StationStatus]:
     """Every station with helmets available, free slots and lockers online (public)."""
-    return station_status(session, list(session.exec(select(Station).order_by(col(Station.id))).all()))
+    q = select(Station).order_by(col(Station.id))
+    if town is not None:
+        q = q.where(Station.town_id == town)
+    return station_status(session, list(session.exec(q).all()))
 
 
 @router.get("/stations/{station_id}")
@@ -104,7 +120,7 @@ def get_station(station_id: StationId, session: SessionDep) -> StationStatus:
 
 
 @router.post("/lockers", status_code=status.HTTP_201_CREATED)
-def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: TechnicianDep) -> LockerPublic:
+def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller: TechnicianDep) -> LockerPublic:
     """Register a locker at a station; its config (pass keys, limits) is published for it."""
     if session.get(Station, body.station_id) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {body.station_id}")
@@ -114,6 +130,15 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, _: Tec
     session.add(locker)
     session.flush()
     ensure_slots(session, locker)
+    audit.record(
+        session,
+        actor=caller.subject,
+        role=caller.role,
+        action="locker.register",
+        subject_type="locker",
+        subject_id=locker.id,
+        detail={"station_id": locker.station_id, "slot_count": locker.slot_count, "pin_profile": locker.pin_profile},
+    )
     password = None
     if ctx.broker_admin is not None:  # its own broker user, limited to its own topics
         try:
