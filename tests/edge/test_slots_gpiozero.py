@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from helmet_edge.errors import ConfigError
 from helmet_edge.profile import PinProfile, load_profile
 from helmet_edge.slots_gpiozero import GpioSlotBank
 
@@ -116,3 +117,66 @@ def test_profile_without_led_or_buzzer_works(factory: MockFactory) -> None:
         assert bank.read()[6] == (False, False)
     finally:
         bank.close()
+
+
+# -- 12 slots on MCP23017 expanders -------------------------------------------------
+
+MCP12 = load_profile("pi-mcp23017-12")
+
+
+def test_the_12_slot_profile_puts_36_slot_pins_on_three_expanders() -> None:
+    assert MCP12.kind == "mcp23017" and len(MCP12.slots) == 12
+    assert MCP12.expanders == [0x20, 0x21, 0x22]
+    pins = [p for s in MCP12.slots for p in (s.lock, s.door, s.presence)]
+    assert len(set(pins)) == 36
+    assert MCP12.slots[11].lock == "MCP20:B3" and MCP12.led == "GPIO12"
+
+
+def test_an_expander_bank_drives_and_reads_slot_12_on_its_expander_pins() -> None:
+    from helmet_sim.pins import ExpanderMockFactory
+
+    f = ExpanderMockFactory()
+    bank = GpioSlotBank(MCP12, pin_factory=f)
+    try:
+        assert bank.slot_count == 12
+        bank.set_lock(12, True)
+        assert f.pin("MCP20:B3").state is True
+        assert [bank.lock_energised(n) for n in range(1, 12)] == [False] * 11
+        f.pin("MCP21:B3").drive_high()  # the reed switch opens: door open
+        f.pin("MCP22:B3").drive_low()  # a helmet in front of the sensor
+        assert bank.read()[12] == (False, True)
+        assert bank.read()[1] == (False, False)  # pulled up, nothing wired: open and empty
+    finally:
+        bank.close()
+    assert f.pin("MCP20:B3").state is False
+
+
+def test_an_expander_profile_is_refused_by_a_factory_that_cannot_drive_expander_pins(factory: MockFactory) -> None:
+    with pytest.raises(ConfigError, match=r"MCP23017 expanders \(0x20, 0x21, 0x22\)"):
+        GpioSlotBank(MCP12, pin_factory=factory)
+
+
+def test_an_expander_pin_has_no_pull_down() -> None:
+    from gpiozero import DigitalInputDevice
+    from gpiozero.exc import PinFixedPull
+
+    from helmet_sim.pins import ExpanderMockFactory
+
+    f = ExpanderMockFactory()
+    with pytest.raises(PinFixedPull, match="no pull-down"):
+        DigitalInputDevice("MCP21:A0", pull_up=False, pin_factory=f)
+    DigitalInputDevice("MCP21:A0", pull_up=True, pin_factory=f).close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kind": "gpio"}, "kind 'gpio' cannot use expander pins"),
+        ({"presence_level": "high"}, "no pull-downs"),
+        ({"slots": [{"slot": 1, "lock": "GPIO5", "door": "MCP21:A0", "presence": "MCP22:A0"}]}, "got GPIO5"),
+        ({"slots": [{"slot": 1, "lock": "MCP28:A0", "door": "MCP21:A0", "presence": "MCP22:A0"}]}, "got MCP28:A0"),
+    ],
+)
+def test_expander_profiles_that_cannot_be_wired_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PinProfile.model_validate(MCP12.model_dump() | changes)

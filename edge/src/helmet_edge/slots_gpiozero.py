@@ -1,4 +1,11 @@
-"""SlotBank on gpiozero devices; the pin factory is always injected."""
+"""SlotBank on gpiozero devices; the pin factory is always injected.
+
+A profile of kind ``mcp23017`` names expander pins (``MCP20:A0``). The bank
+drives them through the same gpiozero devices, so it needs a pin factory that
+knows those names (one that sets ``expander_pins = True``): the simulator's
+``ExpanderMockFactory`` does; on a Pi that is an adapter factory over I2C,
+which this package does not ship yet (docs/simulation.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 
 from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice
 
+from helmet_edge.errors import ConfigError
 from helmet_edge.profile import PinProfile
 
 # (on, off) seconds and repetitions per feedback; None means steady off.
@@ -23,6 +31,11 @@ class GpioSlotBank:
     """Locks as outputs (never energised at start), sensors as pulled-up inputs."""
 
     def __init__(self, profile: PinProfile, *, pin_factory: Any = None) -> None:
+        if profile.kind == "mcp23017" and not getattr(pin_factory, "expander_pins", False):
+            raise ConfigError(
+                f"pin profile {profile.name} puts slots on MCP23017 expanders "
+                f"({', '.join(hex(a) for a in profile.expanders)}); this pin factory cannot drive them"
+            )
         self.slot_count = len(profile.slots)
         f = pin_factory
         self._locks: dict[int, DigitalOutputDevice] = {}

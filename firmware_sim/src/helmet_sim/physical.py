@@ -17,6 +17,7 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 
 from helmet_edge.profile import PinProfile, SlotPins
+from helmet_sim.pins import ExpanderMockFactory
 
 
 class PhysicalError(RuntimeError):
@@ -105,7 +106,7 @@ class PhysicalLocker:
         self, profile: PinProfile, helmets: dict[int, str] | None = None, *, state_file: Path | None = None
     ) -> None:
         self.profile = profile
-        self.factory = MockFactory()
+        self.factory: MockFactory = ExpanderMockFactory()  # the Pi's header, plus MCP23017 pins
         self.state_file = state_file
         saved: dict[str, dict[str, object]] = {}
         if state_file is not None and state_file.exists():
