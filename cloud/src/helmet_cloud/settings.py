@@ -53,6 +53,9 @@ class CloudSettings(BaseSettings):
     pass_ttl_minutes: int = Field(default=5, ge=1, le=60)
     max_quantity: int = Field(default=4, ge=1, le=16)
     max_helmets_per_resident: int = Field(default=4, ge=1, le=16)
+    # Pass requests per minute, per resident and per client IP (per API process); more get 429 + Retry-After.
+    pass_requests_per_minute: int = Field(default=10, ge=1, le=10_000)
+    pass_requests_per_minute_per_ip: int = Field(default=120, ge=1, le=100_000)
 
     public_host: str = "helmets.example.org"
     # "log" writes one-time codes to the log; "file:PATH" appends them to a JSON-lines file.

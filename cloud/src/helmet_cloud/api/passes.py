@@ -3,23 +3,60 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from helmet_cloud.api.deps import CtxDep, ResidentDep, SessionDep, TechnicianDep
+from helmet_cloud.api.deps import CallerDep, CtxDep, ResidentDep, SessionDep, TechnicianDep
 from helmet_cloud.context import AppContext
 from helmet_cloud.models import IssuedPass, Loan, RawEvent, Resident
+from helmet_cloud.ratelimit import RateLimiter
 from helmet_cloud.timeutil import utcnow
 from helmet_protocol.events import EventKind
 from helmet_protocol.passes import Role, issue_pass
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/passes", tags=["passes"])
+
+
+_limiters_lock = threading.Lock()
+
+
+def _limiters(request: Request, ctx: AppContext) -> tuple[RateLimiter, RateLimiter]:
+    """This app's limiters (per caller, per client IP), made on first use from its settings."""
+    with _limiters_lock:
+        limiters: tuple[RateLimiter, RateLimiter] | None = getattr(request.app.state, "pass_limiters", None)
+        if limiters is None:
+            s = ctx.settings
+            limiters = (RateLimiter(s.pass_requests_per_minute, 60), RateLimiter(s.pass_requests_per_minute_per_ip, 60))
+            request.app.state.pass_limiters = limiters
+    return limiters
+
+
+def rate_limit(request: Request, ctx: CtxDep, caller: CallerDep) -> None:
+    """Refuse a caller or client address asking for passes faster than the settings allow (429)."""
+    per_caller, per_ip = _limiters(request, ctx)
+    now = time.monotonic()
+    address = request.client.host if request.client else "unknown"
+    for limiter, key, who in ((per_ip, address, f"address {address}"), (per_caller, caller.subject, caller.subject)):
+        retry = limiter.hit(key, now)
+        if retry is not None:
+            log.warning("pass request refused: %s is over %d a minute", who, limiter.limit)
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many pass requests; try again in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+
+RateLimited = Annotated[None, Depends(rate_limit)]
 
 
 class PassRequest(BaseModel):
@@ -69,8 +106,10 @@ def _sign(
     return PassOut(pass_id=pass_id, text=text, quantity=quantity, expires_at=expires)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def request_pass(body: PassRequest, session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> PassOut:
+@router.post("", status_code=status.HTTP_201_CREATED, responses={429: {"description": "too many pass requests"}})
+def request_pass(
+    body: PassRequest, session: SessionDep, ctx: CtxDep, caller: ResidentDep, _limit: RateLimited
+) -> PassOut:
     """A resident asks for a pass for ``quantity`` helmets, within their limit."""
     if body.quantity > ctx.settings.max_quantity:
         raise HTTPException(
@@ -106,8 +145,10 @@ def request_pass(body: PassRequest, session: SessionDep, ctx: CtxDep, caller: Re
     )
 
 
-@router.post("/technician", status_code=status.HTTP_201_CREATED)
-def technician_pass(session: SessionDep, ctx: CtxDep, caller: TechnicianDep) -> PassOut:
+@router.post(
+    "/technician", status_code=status.HTTP_201_CREATED, responses={429: {"description": "too many pass requests"}}
+)
+def technician_pass(session: SessionDep, ctx: CtxDep, caller: TechnicianDep, _limit: RateLimited) -> PassOut:
     """A maintenance pass: shown at a locker it opens maintenance mode."""
     holder = caller.subject if len(caller.subject) <= 16 else caller.subject[:16]
     return _sign(ctx, session, holder=holder, role=Role.TECHNICIAN, quantity=1, station_id=None)
