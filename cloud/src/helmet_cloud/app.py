@@ -28,6 +28,7 @@ from helmet_cloud.mqtt import CloudMqtt
 from helmet_cloud.passkeys import load_or_create
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.sms import make_sender
+from helmet_cloud.web import install as install_pages
 from helmet_protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
     app.include_router(alerts_api.router)
+    install_pages(app)  # the HTML pages (docs/web.md), outside the OpenAPI schema
     app.include_router(audit_api.router)
 
     @app.exception_handler(ProtocolError)

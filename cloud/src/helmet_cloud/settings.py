@@ -72,6 +72,9 @@ class CloudSettings(BaseSettings):
     feed_opening_hours: str = Field(default="24/7", max_length=256, description="OSM opening_hours syntax")
     feed_ttl_seconds: int = Field(default=60, ge=0, le=3600)
 
+    # The staff map (docs/web.md): a slippy-map tile template with {z}/{x}/{y}; unset, the map is a plain offline plot.
+    map_tile_url: str | None = Field(default=None, pattern=r"^(https?://|/)\S*\{z\}\S*\{x\}\S*\{y\}", max_length=500)
+
     @property
     def keys_path(self) -> Path:
         return self.pass_keys_file or self.data_dir / "pass-keys.json"

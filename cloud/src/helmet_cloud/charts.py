@@ -1,0 +1,192 @@
+"""Server-side SVG: borrows and returns per hour or per day, and the town map of stations by fill level.
+
+Plain SVG strings, no JavaScript: they print, work offline and need no
+library. Every text is escaped; the caller marks the result safe.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+BORROW_COLOUR = "#1f5fa8"
+RETURN_COLOUR = "#c25400"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    label: str
+    borrows: int
+    returns: int
+
+
+def buckets(
+    flows: Sequence[tuple[datetime, str]], *, now: datetime, step: str, count: int, zone: ZoneInfo
+) -> list[Bucket]:
+    """Count borrows and returns per hour (``step="hour"``) or day, the last ``count`` of them up to ``now``.
+
+    ``flows`` are (time, kind) pairs; buckets follow the town's clock (``zone``).
+    """
+    local_now = now.astimezone(zone)
+    if step == "hour":
+        top = local_now.replace(minute=0, second=0, microsecond=0)
+        starts = [top - timedelta(hours=i) for i in range(count - 1, -1, -1)]
+        fmt = "%H"
+    else:
+        top = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        starts = [top - timedelta(days=i) for i in range(count - 1, -1, -1)]
+        fmt = "%m-%d"
+    width = timedelta(hours=1) if step == "hour" else timedelta(days=1)
+    borrows: Counter[int] = Counter()
+    returns: Counter[int] = Counter()
+    for ts, kind in flows:
+        local = ts.astimezone(zone)
+        if local < starts[0] or local >= starts[-1] + width:
+            continue
+        index = _index(starts, local, width)
+        (borrows if kind == "helmet.borrowed" else returns)[index] += 1
+    return [Bucket(s.strftime(fmt), borrows[i], returns[i]) for i, s in enumerate(starts)]
+
+
+def _index(starts: list[datetime], t: datetime, width: timedelta) -> int:
+    # Days can be 23 or 25 hours around a clock change: search instead of dividing.
+    for i in range(len(starts) - 1, -1, -1):
+        if t >= starts[i]:
+            return i
+    return 0
+
+
+def bar_chart(data: Sequence[Bucket], *, title: str, borrows_label: str, returns_label: str) -> str:
+    """Paired bars (borrows, returns) per bucket, with a y axis, labels and a legend; ``title`` names it for readers."""
+    width, height, left, bottom, top = 640, 220, 36, 28, 28
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    peak = max([1, *(max(b.borrows, b.returns) for b in data)])
+    step = _nice_step(peak)
+    ymax = step * math.ceil(peak / step)
+    slot = plot_w / max(1, len(data))
+    bar = max(1.0, slot * 0.38)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="chart">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for v in range(0, ymax + 1, step):
+        y = top + plot_h - plot_h * v / ymax
+        parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d0d0"/>')
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#333">{v}</text>')
+    label_every = max(1, math.ceil(len(data) / 12))
+    for i, b in enumerate(data):
+        x = left + i * slot + (slot - 2 * bar) / 2
+        for j, (value, colour) in enumerate(((b.borrows, BORROW_COLOUR), (b.returns, RETURN_COLOUR))):
+            h = plot_h * value / ymax
+            parts.append(
+                f'<rect x="{x + j * bar:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{colour}"><title>{escape(b.label)}: {value}</title></rect>'
+            )
+        if i % label_every == 0:
+            cx = left + i * slot + slot / 2
+            parts.append(
+                f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" font-size="11" fill="#333">'
+                f"{escape(b.label)}</text>"
+            )
+    parts.append(f'<rect x="{left}" y="6" width="12" height="12" fill="{BORROW_COLOUR}"/>')
+    parts.append(f'<text x="{left + 16}" y="16" font-size="12" fill="#222">{escape(borrows_label)}</text>')
+    parts.append(f'<rect x="{left + 130}" y="6" width="12" height="12" fill="{RETURN_COLOUR}"/>')
+    parts.append(f'<text x="{left + 146}" y="16" font-size="12" fill="#222">{escape(returns_label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _nice_step(peak: int) -> int:
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        if peak / step <= 5:
+            return step
+    return int(10 ** len(str(peak)))
+
+
+@dataclass(frozen=True, slots=True)
+class MapPoint:
+    id: str
+    name: str
+    lat: float
+    lon: float
+    fill: float | None  # helmets / usable slots; None: no usable slot
+    label: str  # e.g. "3/6"
+    href: str
+
+
+def fill_colour(fill: float | None) -> str:
+    """Dark enough for white text and distinguishable by lightness too, not only by hue."""
+    if fill is None:
+        return "#5c5c5c"
+    if fill < 0.2:
+        return "#b3261e"
+    if fill < 0.5:
+        return "#8a5a00"
+    return "#1b6e2e"
+
+
+def _mercator(lat: float, lon: float, zoom: int) -> tuple[float, float]:
+    """Web Mercator pixel coordinates at ``zoom`` (256-pixel tiles), as slippy-map tile servers use."""
+    scale = 256 * 2**zoom
+    lat = max(-85.05, min(85.05, lat))
+    x = (lon + 180) / 360 * scale
+    y = (1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2 * scale
+    return x, y
+
+
+def town_map(points: Sequence[MapPoint], *, title: str, tile_url: str | None = None) -> str:
+    """Stations placed by latitude and longitude, coloured by fill level; tiles behind them if a URL is set.
+
+    ``tile_url`` is a slippy-map template with ``{z}``, ``{x}`` and ``{y}``.
+    Without one, a plain grid stands in for the town, so the map works offline.
+    """
+    width, height, pad = 720, 420, 48
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="map">',
+        f"<title>{escape(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#eef2ee"/>',
+    ]
+    if not points:
+        parts.append("</svg>")
+        return "".join(parts)
+    zoom = 18
+    while zoom > 1:
+        xs, ys = zip(*(_mercator(p.lat, p.lon, zoom) for p in points), strict=True)
+        if max(xs) - min(xs) <= width - 2 * pad and max(ys) - min(ys) <= height - 2 * pad:
+            break
+        zoom -= 1
+    xs, ys = zip(*(_mercator(p.lat, p.lon, zoom) for p in points), strict=True)
+    ox = (min(xs) + max(xs)) / 2 - width / 2
+    oy = (min(ys) + max(ys)) / 2 - height / 2
+    if tile_url:
+        for tx in range(int(ox // 256), int((ox + width) // 256) + 1):
+            for ty in range(int(oy // 256), int((oy + height) // 256) + 1):
+                href = tile_url.replace("{z}", str(zoom)).replace("{x}", str(tx)).replace("{y}", str(ty))
+                parts.append(
+                    f'<image href="{escape(href)}" x="{tx * 256 - ox:.1f}" y="{ty * 256 - oy:.1f}" '
+                    f'width="256" height="256"/>'
+                )
+    else:
+        for gx in range(0, width, 60):
+            parts.append(f'<line x1="{gx}" x2="{gx}" y1="0" y2="{height}" stroke="#dbe3db"/>')
+        for gy in range(0, height, 60):
+            parts.append(f'<line x1="0" x2="{width}" y1="{gy}" y2="{gy}" stroke="#dbe3db"/>')
+    for p in points:
+        x, y = _mercator(p.lat, p.lon, zoom)
+        x, y = x - ox, y - oy
+        colour = fill_colour(p.fill)
+        parts.append(
+            f'<a href="{escape(p.href)}" class="map-station"><title>{escape(p.name)}: {escape(p.label)}</title>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="17" fill="{colour}" stroke="#fff" stroke-width="3"/>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" font-size="11" font-weight="bold" '
+            f'fill="#fff">{escape(p.label)}</text>'
+            f'<text x="{x:.1f}" y="{y + 34:.1f}" text-anchor="middle" font-size="12" fill="#111" '
+            f'stroke="#fff" stroke-width="3" paint-order="stroke">{escape(p.name)}</text></a>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,22 @@
+// Copy the front-end files the pages and tests use, with their licences, into the cloud package.
+// Run by `make web-vendor` after `npm ci`; the copies are committed.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "..", "cloud", "src", "helmet_cloud", "web", "static", "vendor");
+const files = [
+  // [package, file in the package, name in vendor/]
+  ["axe-core", "axe.min.js", "axe.min.js"],
+  ["axe-core", "LICENSE", "axe-core.LICENSE"],
+];
+
+mkdirSync(out, { recursive: true });
+const versions = {};
+for (const [pkg, file, name] of files) {
+  copyFileSync(join(here, "node_modules", pkg, file), join(out, name));
+  versions[pkg] = JSON.parse(readFileSync(join(here, "node_modules", pkg, "package.json"), "utf8")).version;
+}
+writeFileSync(join(out, "VERSIONS.json"), JSON.stringify(versions, null, 2) + "\n");
+console.log(`copied ${files.length} files into ${out}`, versions);
