@@ -17,6 +17,7 @@ from helmet_edge.logs import LogFormat, setup_logging
 if TYPE_CHECKING:
     from helmet_edge.config import EdgeSettings
     from helmet_edge.profile import PinProfile
+    from helmet_protocol.enrolment import EnrolmentBundle
 
 app = typer.Typer(help="helmet-station locker service", no_args_is_help=True)
 
@@ -40,6 +41,8 @@ def run(
         settings = load_settings(config)
         profile = load_profile(settings.pin_profile)
     except ConfigError as exc:
+        if _first_boot(config):
+            raise typer.Exit(0) from None  # enrolled: systemd starts the service again, now as the locker
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     service = LockerService(
@@ -53,6 +56,106 @@ def run(
         service.run(stop)
     finally:
         service.close()
+
+
+def _first_boot(config: Path) -> bool:
+    """Not enrolled and no locker id configured: wait for an enrolment QR at the camera, install its bundle.
+
+    Returns False when this is not a first boot (the caller reports the configuration error).
+    """
+    import os
+    import tomllib
+
+    from helmet_edge import enroll
+    from helmet_edge.camera_opencv import OpenCvCamera
+    from helmet_edge.config import CameraSettings, configured_data_dir
+    from helmet_edge.decoder_process import SupervisedDecoder
+    from helmet_edge.watchdog import Notifier
+
+    data_dir = configured_data_dir(config)
+    try:
+        raw = tomllib.loads(config.read_text()) if config.is_file() else {}
+        if enroll.installed(data_dir) is not None or "locker_id" in raw or os.environ.get("HELMET_EDGE_LOCKER_ID"):
+            return False
+        camera_settings = CameraSettings(**raw.get("camera", {}))
+    except (enroll.EnrolError, ValueError, OSError):
+        return False
+    typer.echo("not enrolled: hold the enrolment QR code to the camera (or run helmet-edge enroll CODE)", err=True)
+    notifier = Notifier()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    camera, decoder = OpenCvCamera(camera_settings), SupervisedDecoder()
+    notifier.ready("waiting for an enrolment QR code")
+
+    def keep_going() -> bool:
+        notifier.ping()
+        return stop.is_set()
+
+    try:
+        bundle = enroll.wait_for_qr(
+            camera,
+            decoder,
+            lambda url, code: _install(data_dir, enroll.fetch(url, code)),
+            should_stop=keep_going,
+        )
+    finally:
+        camera.close()
+        decoder.close()
+    if bundle is not None:
+        typer.echo(f"enrolled as {bundle.locker_id}; restarting as the locker", err=True)
+    return True
+
+
+def _install(data_dir: Path, bundle: EnrolmentBundle) -> EnrolmentBundle:
+    from helmet_edge import enroll
+
+    enroll.install(data_dir, bundle)
+    return bundle
+
+
+@app.command("enroll")
+def enroll_cmd(
+    code: Annotated[str | None, typer.Argument(help="the enrolment code, e.g. 7KQ2-M9XD-4TWA")] = None,
+    cloud_url: Annotated[str | None, typer.Option("--cloud-url", help="https://... of the town's cloud")] = None,
+    bundle_file: Annotated[
+        Path | None, typer.Option("--bundle", help="an offline bundle file instead of a code")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (for data_dir)")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where the service keeps its data")] = None,
+    insecure_http: Annotated[bool, typer.Option("--insecure-http", help="allow http:// (tests only)")] = False,
+) -> None:
+    """Make this Pi a locker: exchange a one-time code at the cloud, or install an offline bundle file.
+
+    Stop the service first; run it as the service user, or as root (the files are handed to data_dir's owner).
+    """
+    from helmet_edge import enroll
+    from helmet_edge.config import configured_data_dir
+
+    folder = data_dir or configured_data_dir(config)
+    try:
+        if bundle_file is not None:
+            if code is not None:
+                raise enroll.EnrolError("give a code or --bundle, not both")
+            bundle = enroll.read_file(bundle_file)
+        elif code is not None and cloud_url is not None:
+            bundle = enroll.fetch(cloud_url, code, insecure_http=insecure_http)
+        else:
+            raise enroll.EnrolError("give a CODE and --cloud-url, or --bundle FILE")
+        path = enroll.install(folder, bundle)
+    except enroll.EnrolError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    m = bundle.mqtt
+    report = {
+        "locker_id": bundle.locker_id,
+        "station_id": bundle.station_id,
+        "pin_profile": bundle.pin_profile,
+        "broker": f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}",
+        "events_continue_after_seq": bundle.last_seq,
+        "bundle": str(path),
+    }
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command()

@@ -3,16 +3,23 @@
 Unknown keys fail loudly (``extra="forbid"``), so a typo never silently falls
 back to a default. Environment variables use the prefix ``HELMET_EDGE_`` and
 ``__`` between levels: ``HELMET_EDGE_MQTT__HOST=broker.town.example``.
+
+An enrolled Pi also has ``{data_dir}/enrolment/bundle.json`` (``helmet-edge
+enroll``): it supplies the locker id, broker, credentials, pass keys and pin
+profile, and wins over the TOML file (the environment still wins over both).
 """
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -80,6 +87,9 @@ class EdgeSettings(BaseSettings):
         env_prefix="HELMET_EDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
+    # Settings from the installed enrolment bundle (see load_settings); not a field.
+    enrolled: ClassVar[dict[str, Any] | None] = None
+
     locker_id: LockerId
     data_dir: Path = Path("/var/lib/helmet-edge")
     pin_profile: str = "pi-gpio-6"
@@ -100,6 +110,9 @@ class EdgeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = settings_cls.model_config.get("toml_file")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        enrolled = getattr(settings_cls, "enrolled", None)
+        if enrolled:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=enrolled))
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file))
         return tuple(sources)
@@ -107,15 +120,14 @@ class EdgeSettings(BaseSettings):
 
 def load_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
     """Read ``path`` (TOML), then the environment, then ``overrides``; explain any error."""
-    cls: type[EdgeSettings] = EdgeSettings
-    if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        cls = type(
-            "FileEdgeSettings",
-            (EdgeSettings,),
-            {"model_config": SettingsConfigDict(**{**EdgeSettings.model_config, "toml_file": path})},
-        )
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    config = (
+        SettingsConfigDict(**{**EdgeSettings.model_config, "toml_file": path}) if path else EdgeSettings.model_config
+    )
+    cls: type[EdgeSettings] = type(
+        "FileEdgeSettings", (EdgeSettings,), {"model_config": config, "enrolled": _enrolled(path, overrides)}
+    )
     try:
         return cls(**overrides)
     except ValidationError as exc:
@@ -129,6 +141,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
         raise ConfigError("\n".join(lines)) from None
     except ValueError as exc:  # TOML syntax errors carry the line and column
         raise ConfigError(f"config {path}: {exc}") from None
+
+
+def configured_data_dir(path: Path | None, overrides: dict[str, Any] | None = None) -> Path:
+    """``data_dir`` as the overrides, the environment or the file say, without needing a valid config."""
+    data_dir = (overrides or {}).get("data_dir") or os.environ.get("HELMET_EDGE_DATA_DIR")
+    if data_dir is None and path is not None:
+        try:
+            data_dir = tomllib.loads(path.read_text()).get("data_dir")
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            data_dir = None  # the settings' own parse reports it
+    default: Path = EdgeSettings.model_fields["data_dir"].default
+    return Path(data_dir) if data_dir else default
+
+
+def _enrolled(path: Path | None, overrides: dict[str, Any]) -> dict[str, Any] | None:
+    """The installed bundle's settings, from the data_dir that the overrides, environment or file name."""
+    from helmet_edge.enroll import EnrolError, installed, settings_from
+
+    folder = configured_data_dir(path, overrides)
+    try:
+        bundle = installed(folder)
+    except EnrolError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings_from(bundle, folder) if bundle is not None else None
 
 
 def _line_of(text: str, loc: list[str]) -> int | None:

@@ -23,6 +23,7 @@ from helmet_edge.ports import Camera, Clock, Decoder, SlotBank
 from helmet_edge.selftest import as_data, run_selftest, summary
 from helmet_edge.slot_machine import EventDraft, SlotMachine, Timing
 from helmet_edge.store import Store
+from helmet_edge.watchdog import Notifier
 from helmet_protocol.errors import ProtocolError
 from helmet_protocol.events import EventKind
 from helmet_protocol.keys import load_public_keys
@@ -59,8 +60,10 @@ class LockerService:
         decoder: Decoder,
         clock: Clock | None = None,
         link_factory: Callable[..., MqttLink] = MqttLink,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier or Notifier()  # systemd's READY and watchdog; does nothing elsewhere
         self.slots = slots
         self.camera = camera
         self.decoder = decoder
@@ -132,8 +135,10 @@ class LockerService:
         """Reconcile stored slot states with the sensors, then connect."""
         self.apply(self.locker.reconcile(self.clock.mono()))
         self.link.start()
+        self.notifier.ready(f"locker {self.settings.locker_id}: {self.slots.slot_count} slots")
 
     def close(self) -> None:
+        self.notifier.stopping()
         self.link.stop(offline_payload=self._status(online=False))
         self.slots.close()
         if self.camera is not None:
@@ -150,6 +155,7 @@ class LockerService:
         while not stop.is_set() and not self.restart_requested.is_set():
             started = time.monotonic()
             self.step()
+            self.notifier.ping(started)  # only a loop that keeps turning keeps systemd's watchdog quiet
             stop.wait(max(0.0, period - (time.monotonic() - started)))
 
     def step(self) -> None:

@@ -141,6 +141,23 @@ class Store:
             self._db.execute("COMMIT")
             return cur.rowcount
 
+    def start_after(self, seq: int) -> None:
+        """Enrolment: the cloud holds every seq up to ``seq``, so new events are numbered after it.
+
+        Never lowers anything. Like an ``ack`` for ``seq``, it drops outbox events up to it.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for key in ("last_seq", "acked_seq"):
+                    if self._meta_int(key) < seq:
+                        self._set_meta(key, str(seq))
+                self._db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     # -- passes and commands ---------------------------------------------------
 
     def is_honoured(self, pass_id: str) -> bool:
