@@ -15,8 +15,9 @@ from sqlmodel import Session
 from helmet_cloud.alerter import AlertSweeper, build_alerting
 from helmet_cloud.api import alerts as alerts_api
 from helmet_cloud.api import audit as audit_api
-from helmet_cloud.api import auth, commands, events, export, gbfs, loans, passes, provisioning, stations, towns
+from helmet_cloud.api import auth, commands, events, export, gbfs, helmets, loans, passes, provisioning, stations, towns
 from helmet_cloud.api import metrics as metrics_api
+from helmet_cloud.api.openapi import document_sentence_errors
 from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.context import AppContext
 from helmet_cloud.db import make_engine, migrate
@@ -100,6 +101,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
     app.include_router(alerts_api.router)
+    app.include_router(helmets.router)
+    document_sentence_errors(app)
     install_pages(app)  # the HTML pages (docs/web.md), outside the OpenAPI schema
     app.include_router(audit_api.router)
 

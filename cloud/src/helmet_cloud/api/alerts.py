@@ -9,12 +9,12 @@ from sqlmodel import col, select
 
 from helmet_cloud import audit
 from helmet_cloud.alerts import AlertPublic, Changes
-from helmet_cloud.api.deps import Caller, SessionDep, StaffDep
+from helmet_cloud.api.deps import DB_INT_MAX, Caller, SessionDep, StaffDep
 from helmet_cloud.models import Alert
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-AlertId = Annotated[int, Path(ge=1)]
+AlertId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
 @router.get("")
@@ -26,7 +26,7 @@ def list_alerts(
     subject_type: str | None = Query(default=None, max_length=16),
     subject_id: str | None = Query(default=None, max_length=80),
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=DB_INT_MAX),
 ) -> list[AlertPublic]:
     """Alerts, newest first. ``status=unresolved`` means open or acknowledged."""
     q = select(Alert)

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from helmet_cloud.api.deps import SessionDep, StaffDep
+from helmet_cloud.api.deps import DB_INT_MAX, SessionDep, StaffDep
 from helmet_cloud.models import AuditEntry
+from helmet_cloud.timeutil import aware
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -30,7 +31,7 @@ class AuditPublic(BaseModel):
     def of(cls, row: AuditEntry) -> AuditPublic:
         return cls(
             id=row.id or 0,
-            at=row.at,
+            at=aware(row.at),  # SQLite hands times back naive
             actor=row.actor,
             role=row.role,
             action=row.action,
@@ -48,7 +49,7 @@ def list_audit(
     action: str | None = Query(default=None, max_length=48),
     subject_type: str | None = Query(default=None, max_length=16),
     subject_id: str | None = Query(default=None, max_length=80),
-    before_id: int | None = Query(default=None, ge=1, description="entries older than this id (paging)"),
+    before_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX, description="entries older than this id (paging)"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[AuditPublic]:
     """Entries newest first; page with ``before_id`` = the last id you got."""

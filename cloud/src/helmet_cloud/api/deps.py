@@ -16,6 +16,9 @@ from helmet_cloud.security import token_hash
 from helmet_cloud.timeutil import aware, utcnow
 
 ROLES = ("resident", "technician", "staff", "admin")
+# The largest number an INTEGER column or bound parameter holds in every supported database (PostgreSQL's
+# int4): ids and offsets from outside are capped at it, so a huge one is a 422, not a database error.
+DB_INT_MAX = 2**31 - 1
 # Higher roles may do what lower staff roles may; residents are apart.
 _RANK = {"technician": 1, "staff": 2, "admin": 3}
 

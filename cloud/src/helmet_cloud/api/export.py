@@ -95,6 +95,9 @@ def _csv_stream(
             last = rows[-1]
 
 
+CSV: dict[int | str, dict[str, Any]] = {200: {"description": "a CSV file", "content": {"text/csv": {}}}}
+
+
 def _attachment(stream: Iterator[str], what: str) -> StreamingResponse:
     filename = f"helmet-{what}-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
     return StreamingResponse(
@@ -104,7 +107,7 @@ def _attachment(stream: Iterator[str], what: str) -> StreamingResponse:
     )
 
 
-@router.get("/events.csv")
+@router.get("/events.csv", responses=CSV)
 def export_events(ctx: CtxDep, _: StaffDep, filters: EventFiltersDep) -> StreamingResponse:
     """Every stored event matching the filters of ``GET /api/events``, oldest first, with its raw payload."""
 
@@ -134,7 +137,7 @@ def _loans_query(
     return q
 
 
-@router.get("/loans.csv")
+@router.get("/loans.csv", responses=CSV)
 def export_loans(
     ctx: CtxDep,
     _: StaffDep,

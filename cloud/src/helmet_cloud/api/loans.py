@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from helmet_cloud.api.deps import CallerDep, SessionDep, TechnicianDep
+from helmet_cloud.api.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet, Loan
 
 router = APIRouter(prefix="/api", tags=["loans"])
@@ -38,7 +38,7 @@ def list_loans(
     status_: Literal["open", "returned"] | None = Query(default=None, alias="status"),
     resident_id: str | None = Query(default=None, max_length=16),
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=DB_INT_MAX),
 ) -> list[LoanPublic]:
     """Loans, newest first. A resident only ever sees their own."""
     q = select(Loan)
