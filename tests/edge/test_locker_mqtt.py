@@ -236,3 +236,26 @@ def test_the_status_is_republished_so_silence_means_trouble(rig: SimLocker, clou
     seen: list[str] = []
     eventually(lambda: seen.append(cloud.status.get("ts", "")) or len(set(seen)) >= 3, timeout=10)
     assert cloud.status["online"] is True
+
+
+def test_a_clock_step_is_announced_at_once_so_the_cloud_can_correct_event_times(
+    tmp_path: Path, mosquitto: Broker
+) -> None:
+    cloud = FakeCloud(mosquitto.port)
+    cloud.send_config(KEY)
+    clock = scenarios.SkewedClock(timedelta(minutes=-10))  # booted with a stale clock
+    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=mosquitto.port, clock=clock)
+    rig.start()
+    try:
+        eventually(lambda: cloud.status.get("online") is True)
+        before = datetime.fromisoformat(cloud.status["ts"])
+        assert abs((datetime.now(UTC) - before) - timedelta(minutes=10)) < timedelta(seconds=5)
+        clock.offset = timedelta(0)  # NTP answers: the clock steps forward
+        # Long before the next minutely status, the locker tells the cloud its corrected time.
+        eventually(
+            lambda: abs(datetime.fromisoformat(cloud.status["ts"]) - datetime.now(UTC)) < timedelta(seconds=5),
+            timeout=5,
+        )
+    finally:
+        rig.stop()
+        cloud.close()

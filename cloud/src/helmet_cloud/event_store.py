@@ -13,12 +13,13 @@ from sqlmodel import Session, col, select
 from helmet_cloud.models import Locker, RawEvent
 
 COLUMNS = (
-    *("event_id", "locker_id", "seq", "ts", "kind", "known", "slot", "helmet_id", "pass_id", "resident_id"),
+    *("event_id", "locker_id", "seq", "ts", "clock_offset_ms", "kind", "known", "slot", "helmet_id", "pass_id"),
+    "resident_id",
     *("payload", "received_at"),
 )
 PG_INSERT = (
-    "INSERT INTO rawevent (event_id, locker_id, seq, ts, kind, known, slot, helmet_id, pass_id, resident_id, "
-    "payload, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "INSERT INTO rawevent (event_id, locker_id, seq, ts, clock_offset_ms, kind, known, slot, helmet_id, pass_id, "
+    "resident_id, payload, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
 

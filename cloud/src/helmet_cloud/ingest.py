@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from helmet_cloud import feedcache
+from helmet_cloud import clocks, feedcache
 from helmet_cloud.derived import Fact
 from helmet_cloud.event_store import advance_acks, insert_new
 from helmet_cloud.inventory import update_helmets
@@ -39,6 +39,8 @@ from helmet_protocol.topics import Channel
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], object]
+# One message: topic, payload and, when it came live from the broker (not a retained copy), when it arrived.
+Inbound = tuple[str, bytes] | tuple[str, bytes, datetime]
 # Called after each committed batch with its newly stored event rows and the lockers heard from (alerts).
 AfterCommit = Callable[[list[dict[str, Any]], set[str]], None]
 RESEND_EVERY = timedelta(seconds=30)
@@ -72,7 +74,7 @@ class Ingestor:
         self.metrics = metrics
         self.on_commit = on_commit
 
-    def handle(self, batch: Sequence[tuple[str, bytes]]) -> None:
+    def handle(self, batch: Sequence[Inbound]) -> None:
         """Apply one batch in one transaction, then publish the acks it earned."""
         started = time.perf_counter()
         acks: dict[str, int] = {}
@@ -80,13 +82,13 @@ class Ingestor:
         heard: set[str] = set()
         decoded = dead = 0
         feed_changed = False  # slots or a locker's status: what the public feed shows
-        parsed = [(topic_str, payload, self._parse(topic_str)) for topic_str, payload in batch]
+        parsed = [(m[0], m[1], self._parse(m[0]), m[2] if len(m) > 2 else None) for m in batch]
         with Session(self.engine) as session:
-            named = sorted({t.locker_id for _, _, t in parsed if not isinstance(t, ProtocolError)})
+            named = sorted({t.locker_id for _, _, t, _ in parsed if not isinstance(t, ProtocolError)})
             lockers = {lk.id: lk for lk in session.exec(select(Locker).where(col(Locker.id).in_(named))).all()}
             rows: dict[str, dict[str, Any]] = {}
             now = utcnow()
-            for topic_str, payload, t in parsed:
+            for topic_str, payload, t, live_at in parsed:
                 try:
                     if isinstance(t, ProtocolError):
                         raise t
@@ -97,11 +99,16 @@ class Ingestor:
                         ev = decode(Event, payload)
                         self._check_owner(t.locker_id, ev.locker_id)
                         decoded += 1
-                        rows.setdefault(ev.event_id, self._row(ev, payload, now))
+                        fix = clocks.correction(lockers[t.locker_id], event_ts=ev.ts, received_at=live_at)
+                        rows.setdefault(ev.event_id, self._row(ev, payload, now, fix))
                     elif t.channel == Channel.STATUS:
                         st = decode(Status, payload)
                         self._check_owner(t.locker_id, st.locker_id)
                         self._status(lockers[t.locker_id], st)
+                        if live_at is not None and st.online:
+                            clocks.observe(
+                                lockers[t.locker_id], status_ts=st.ts, received_at=live_at, boot_id=st.boot_id
+                            )
                         feed_changed = True
                     elif t.channel == Channel.STATE:
                         snap = decode(State, payload)
@@ -161,12 +168,13 @@ class Ingestor:
             raise ProtocolError(f"payload names locker {payload_locker} but came on {topic_locker}'s topic")
 
     @staticmethod
-    def _row(ev: Event, payload: bytes, now: Any) -> dict[str, Any]:
+    def _row(ev: Event, payload: bytes, now: datetime, fix: timedelta) -> dict[str, Any]:
         return {
             "event_id": ev.event_id,
             "locker_id": ev.locker_id,
             "seq": ev.seq,
-            "ts": ev.ts,
+            "ts": ev.ts + fix,
+            "clock_offset_ms": round(fix.total_seconds() * 1000),
             "kind": ev.kind,
             "known": ev.known_kind is not None,
             "slot": ev.slot,
@@ -244,7 +252,7 @@ class IngestWorker:
         on_commit: AfterCommit | None = None,
     ) -> None:
         self.settings = settings
-        self.queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.queue: queue.Queue[Inbound] = queue.Queue()
         share = topics.shared if settings.ingest_shared else (lambda f: f)
         subs = (
             share(topics.all_lockers(Channel.EVENTS)),
@@ -256,7 +264,7 @@ class IngestWorker:
             settings,
             worker_id or f"ingest-{uuid.uuid4().hex[:8]}",
             subscriptions=subs,
-            on_message=lambda t, p: self.queue.put((t, p)),
+            on_message=lambda t, p, retained: self.queue.put((t, p) if retained else (t, p, utcnow())),
         )
         self.ingestor = Ingestor(
             engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r), metrics, on_commit=on_commit
@@ -288,7 +296,7 @@ class IngestWorker:
                     break
             self._apply(batch)
 
-    def _apply(self, batch: list[tuple[str, bytes]]) -> None:
+    def _apply(self, batch: list[Inbound]) -> None:
         """Apply a batch; a message that breaks ingest itself is dead-lettered, never retried forever."""
         try:
             self.ingestor.handle(batch)
@@ -304,6 +312,6 @@ class IngestWorker:
                 for item in batch:
                     self._apply([item])
                 return
-            topic, payload = batch[0]
+            topic, payload = batch[0][0], batch[0][1]
             log.exception("ingest failed on one message from %s; dead-lettered", topic)
             self.ingestor.dead_letter(topic, payload, "internal error while ingesting (see the cloud's log)")

@@ -54,6 +54,10 @@ class Locker(LockerBase, table=True):
     resend_asked_at: datetime | None = Field(default=None, sa_type=TS)
     snapshot_mismatch: str | None = None
     last_heard_at: datetime | None = Field(default=None, sa_type=TS, description="cloud time of its latest message")
+    # The cloud's clock minus the locker's, from live status messages (helmet_cloud.clocks).
+    clock_offset_ms: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    clock_offset_at: datetime | None = Field(default=None, sa_type=TS)
+    clock_offset_boot: str | None = Field(default=None, max_length=64)
 
 
 class EnrolmentCode(SQLModel, table=True):
@@ -184,7 +188,12 @@ class RawEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=64)
     locker_id: str = Field(index=True)
     seq: int
-    ts: datetime = Field(sa_type=TS, index=True)
+    ts: datetime = Field(sa_type=TS, index=True, description="when it happened: the locker's ts + clock_offset_ms")
+    clock_offset_ms: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="correction added to the locker's own ts (in payload)",
+    )
     kind: str
     known: bool = True
     slot: int | None = None

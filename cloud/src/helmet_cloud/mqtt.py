@@ -25,7 +25,7 @@ class CloudMqtt:
         client_id: str,
         *,
         subscriptions: tuple[str, ...] = (),
-        on_message: Callable[[str, bytes], None] | None = None,
+        on_message: Callable[[str, bytes, bool], None] | None = None,
         on_connect: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -47,7 +47,8 @@ class CloudMqtt:
         c.on_connect = self._connected
         c.on_disconnect = lambda *_a: self.connected.clear()
         if on_message is not None:
-            c.on_message = lambda _c, _u, msg: on_message(msg.topic, bytes(msg.payload))
+            # The flag says a retained copy (sent on subscribing), not a message published just now.
+            c.on_message = lambda _c, _u, msg: on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
         self.client = c
 
     def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

@@ -40,6 +40,7 @@ from helmet_protocol.messages import (
 from helmet_protocol.topics import Channel
 
 log = logging.getLogger(__name__)
+CLOCK_STEP_S = 2.0  # a jump of the wall clock against the monotonic one larger than this is a step
 
 
 class SystemClock:
@@ -89,6 +90,7 @@ class LockerService:
         self._state_dirty = True
         self._state_sent_at = 0.0
         self._status_sent_at = 0.0
+        self._wall_minus_mono: float | None = None
         self._next_frame = 0.0
         self._housekeeping_at = 0.0
 
@@ -176,6 +178,10 @@ class LockerService:
         if self.camera is not None and mono >= self._next_frame:
             self._next_frame = mono + 1.0 / self.settings.camera.fps
             self._scan_frame(mono)
+        if self._clock_stepped(mono) and self.link.connected:
+            # Before the next events: the cloud corrects event times by this locker's clock offset.
+            self._status_sent_at = mono
+            self.link.publish(Channel.STATUS, self._status(online=True), retain=True)
         if self.link.connected:
             self.forwarder.pump(mono, lambda payload: self.link.publish(Channel.EVENTS, payload) is not None)
             if self._state_dirty and mono - self._state_sent_at >= 0.25:
@@ -217,6 +223,15 @@ class LockerService:
         self._status_sent_at = self.clock.mono()  # the link has just published it
         self.forwarder.rewind()
         self._state_dirty = True
+
+    def _clock_stepped(self, mono: float) -> bool:
+        """The wall clock jumped against the monotonic one (NTP stepped it, someone set it)."""
+        wall_minus_mono = self.clock.wall().timestamp() - mono
+        last, self._wall_minus_mono = self._wall_minus_mono, wall_minus_mono
+        stepped = last is not None and abs(wall_minus_mono - last) > CLOCK_STEP_S
+        if stepped:
+            log.warning("the wall clock stepped by %+.1f s", wall_minus_mono - (last or 0.0))
+        return stepped
 
     def _status(self, *, online: bool) -> bytes:
         return Status(
