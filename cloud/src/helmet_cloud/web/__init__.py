@@ -38,5 +38,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
         return render(
-            request, "error.html", {"status": exc.status_code, "message": exc.message}, status_code=exc.status_code
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.message, "params": exc.params},
+            status_code=exc.status_code,
         )

@@ -60,3 +60,18 @@ def catalog(lang: str) -> dict[str, str]:
 def gettext(lang: str, message: str) -> str:
     """``message`` in ``lang``; an untranslated message shows in English (and a test catches it)."""
     return catalog(lang).get(message, message)
+
+
+# Messages that reach ``_()`` as values rather than literals in a template: states, statuses, roles,
+# login errors and chart titles (page errors are found in the code). The catalog test checks these too.
+DYNAMIC_MESSAGES = (
+    *("occupied", "empty", "unlocking", "open", "disabled", "fault"),
+    *("acknowledged", "resolved", "sent", "ok", "failed", "returned"),
+    *("info", "warning", "critical"),
+    *("technician", "staff", "admin"),
+    *("in_slot", "on_loan", "removed", "unknown"),
+    "Wrong username or password.",
+    "Borrows and returns per hour",
+    "Borrows and returns per day",
+    "Map of stations",
+)

@@ -20,10 +20,12 @@ from helmet_cloud.web import i18n, queries
 class PageError(Exception):
     """An HTML page cannot be shown: rendered as a page with the status and the reason."""
 
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status_code: int, message: str, **params: str) -> None:
+        """``message`` is English with ``{name}`` fields filled from ``params`` after translation."""
+        super().__init__(message.format(**params))
         self.status_code = status_code
         self.message = message
+        self.params = params
 
 
 def local_path(value: str | None, default: str) -> str:

@@ -130,7 +130,7 @@ def station_page(
 ) -> Response:
     station = session.get(Station, station_id)
     if station is None:
-        raise PageError(404, f"No station {station_id}.")
+        raise PageError(404, "No station {id}.", id=station_id)
     lockers = queries.lockers_of(session, station_id)
     ids = [lk.id for lk in lockers]
     context = {

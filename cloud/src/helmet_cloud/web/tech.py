@@ -90,7 +90,7 @@ def locker_page(
 ) -> Response:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise PageError(404, f"No locker {locker_id}.")
+        raise PageError(404, "No locker {id}.", id=locker_id)
     context = {
         "caller": caller,
         "locker": locker,

@@ -1,0 +1,54 @@
+"""Fixtures for the pages: a cloud app on a real database and broker, a signed-in browser-like client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from helmet_cloud.app import create_app
+from helmet_cloud.db import make_engine
+from helmet_cloud.models import User
+from helmet_cloud.security import hash_password
+from helmet_cloud.settings import CloudSettings
+from helmet_sim.broker import Broker
+
+PASSWORD = "s3cret pass"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, mosquitto: Broker) -> CloudSettings:
+    return CloudSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        mqtt_port=mosquitto.port,
+        sms_backend=f"file:{tmp_path}/sms.jsonl",
+        max_helmets_per_resident=3,
+    )
+
+
+@pytest.fixture
+def api(settings: CloudSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+def add_user(settings: CloudSettings, username: str, role: str) -> None:
+    engine = make_engine(settings.database_url)
+    with Session(engine) as s:
+        s.add(User(username=username, password_hash=hash_password(PASSWORD), role=role))
+        s.commit()
+    engine.dispose()
+
+
+def web_login(client: TestClient, settings: CloudSettings, role: str) -> str:
+    """Sign in through the staff login form; returns the CSRF value the pages' forms carry."""
+    add_user(settings, f"{role}-web", role)
+    resp = client.post("/staff/login", data={"username": f"{role}-web", "password": PASSWORD, "next": "/staff/"})
+    assert resp.status_code == 303, resp.text
+    from helmet_cloud.web.session import STAFF_COOKIE, csrf_for
+
+    return csrf_for(client.cookies[STAFF_COOKIE])

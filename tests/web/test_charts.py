@@ -1,0 +1,67 @@
+"""Server-side SVG: the flow buckets follow the town's clock, the map places stations where they are."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from helmet_cloud.charts import MapPoint, bar_chart, buckets, town_map
+
+NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+
+
+def test_hourly_buckets_count_borrows_and_returns_in_the_towns_time_zone() -> None:
+    zurich = ZoneInfo("Europe/Zurich")  # UTC+1 in November
+    flows = [
+        (NOW - timedelta(minutes=10), "helmet.borrowed"),  # 13:20 local
+        (NOW - timedelta(minutes=20), "helmet.returned"),  # 13:10 local
+        (NOW - timedelta(hours=1), "helmet.borrowed"),  # 12:30 local
+        (NOW - timedelta(hours=30), "helmet.borrowed"),  # outside the last 24 hours
+    ]
+    data = buckets(flows, now=NOW, step="hour", count=24, zone=zurich)
+    assert len(data) == 24
+    assert (data[-1].label, data[-1].borrows, data[-1].returns) == ("13", 1, 1)
+    assert (data[-2].label, data[-2].borrows, data[-2].returns) == ("12", 1, 0)
+    assert sum(b.borrows for b in data) == 2
+
+
+def test_daily_buckets_end_today() -> None:
+    flows = [(NOW - timedelta(days=d), "helmet.returned") for d in (0, 1, 1, 20)]
+    data = buckets(flows, now=NOW, step="day", count=14, zone=ZoneInfo("UTC"))
+    assert [b.label for b in data[-2:]] == ["11-27", "11-28"]
+    assert [b.returns for b in data[-2:]] == [2, 1]
+    assert sum(b.returns for b in data) == 3
+
+
+def test_bar_chart_escapes_labels_and_scales_to_the_peak() -> None:
+    data = buckets([(NOW, "helmet.borrowed")] * 7, now=NOW, step="hour", count=3, zone=ZoneInfo("UTC"))
+    svg = bar_chart(data, title="<script>", borrows_label="B&R", returns_label="R")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "B&amp;R" in svg
+    assert ">10</text>" in svg  # the y axis reaches the next round step above 7
+
+
+def test_map_places_east_stations_right_and_north_stations_up() -> None:
+    points = [
+        MapPoint("ST-W", "West", 47.37, 8.50, 1.0, "6/6", "/staff/stations/ST-W"),
+        MapPoint("ST-E", "East <&>", 47.37, 8.56, 0.0, "0/6", "/staff/stations/ST-E"),
+        MapPoint("ST-N", "North", 47.40, 8.53, None, "0/0", "/staff/stations/ST-N"),
+    ]
+    svg = town_map(points, title="Map")
+    circles = {
+        m[0]: (float(m[1]), float(m[2]))
+        for m in re.findall(r'href="/staff/stations/([\w-]+)".*?cx="([\d.]+)" cy="([\d.]+)"', svg)
+    }
+    assert circles["ST-W"][0] < circles["ST-N"][0] < circles["ST-E"][0]
+    assert circles["ST-N"][1] < circles["ST-W"][1]
+    assert "East &lt;&amp;&gt;" in svg
+    assert all(0 <= x <= 720 and 0 <= y <= 420 for x, y in circles.values())
+    assert "<image" not in svg  # offline: no tiles
+
+
+def test_map_with_a_tile_url_draws_tiles_behind_the_stations() -> None:
+    points = [MapPoint("ST-A", "A", 47.37, 8.54, 0.5, "3/6", "/staff/stations/ST-A")]
+    svg = town_map(points, title="Map", tile_url="/tiles/{z}/{x}/{y}.png")
+    tiles = re.findall(r'<image href="/tiles/(\d+)/(\d+)/(\d+)\.png"', svg)
+    assert tiles and all(z == "18" for z, _, _ in tiles)
+    assert svg.index("<image") < svg.index("<circle")
