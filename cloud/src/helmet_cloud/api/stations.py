@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlmodel import Session, col, select
 
 from helmet_cloud import audit, feedcache
 from helmet_cloud.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.broker_admin import BrokerAdminError
+from helmet_cloud.context import AppContext
+from helmet_cloud.feedcache import FeedCache
 from helmet_cloud.lockers import ensure_slots, publish_config
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase, Town
 from helmet_cloud.slot_state import station_slot_counts
@@ -100,23 +103,48 @@ def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -
     return station
 
 
-@router.get("/stations")
+_STATION_LIST = TypeAdapter(list[StationStatus])
+
+
+def _cached(request: Request, ctx: AppContext, key: str, build: Callable[[Session], bytes]) -> Response:
+    """Public status documents are cached until ingest changes slots or lockers (see :mod:`feedcache`)."""
+
+    def fresh() -> bytes:
+        with Session(ctx.engine) as session:
+            return build(session)
+
+    cache: FeedCache = request.app.state.feed_cache
+    return Response(cache.get(key, ctx.settings.feed_ttl_seconds, fresh), media_type="application/json")
+
+
+@router.get("/stations", response_model=list[StationStatus])
 def list_stations(
-    session: SessionDep, town: Annotated[str | None, Query(max_length=32, description="only this town's")] = None
-) -> list[StationStatus]:
+    request: Request,
+    ctx: CtxDep,
+    town: Annotated[str | None, Query(max_length=32, description="only this town's")] = None,
+) -> Response:
     """Every station with helmets available, free slots and lockers online (public)."""
-    q = select(Station).order_by(col(Station.id))
-    if town is not None:
-        q = q.where(Station.town_id == town)
-    return station_status(session, list(session.exec(q).all()))
+
+    def build(session: Session) -> bytes:
+        q = select(Station).order_by(col(Station.id))
+        if town is not None:
+            q = q.where(Station.town_id == town)
+        return _STATION_LIST.dump_json(station_status(session, list(session.exec(q).all())))
+
+    return _cached(request, ctx, f"api-stations:{town or ''}", build)
 
 
-@router.get("/stations/{station_id}")
-def get_station(station_id: StationId, session: SessionDep) -> StationStatus:
+@router.get("/stations/{station_id}", response_model=StationStatus)
+def get_station(station_id: StationId, session: SessionDep, request: Request, ctx: CtxDep) -> Response:
     station = session.get(Station, station_id)
     if station is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
-    return station_status(session, [station])[0]
+    found = station
+
+    def build(fresh: Session) -> bytes:
+        return station_status(fresh, [found])[0].model_dump_json().encode()
+
+    return _cached(request, ctx, f"api-station:{station_id}", build)
 
 
 @router.post("/lockers", status_code=status.HTTP_201_CREATED)
