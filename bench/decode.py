@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import Goal, Summary
 from frames import CATEGORIES, SEVERITIES, Sample, frame_set
 
 from helmet_edge import decoder_pyzbar
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--no-code", type=int, default=60)
     parser.add_argument("--severity", choices=sorted(SEVERITIES), default="kiosk")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write a summary for bench/run.py")
     args = parser.parse_args()
     args.out = args.out or RESULTS.with_name(f"decode-{args.severity}.md")
 
@@ -121,6 +123,8 @@ def main() -> None:
     supervised.close()
 
     report = render(args, samples, tallies, cascade)
+    if args.json is not None:
+        summarise(report, tallies, samples).write(args.json)
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -199,6 +203,22 @@ def render(args: argparse.Namespace, samples: list[Sample], tallies: dict[str, T
     lines += ["", f"## Codes the cascade missed ({len(ours.misses)})", ""]
     lines += [f"- {s.category}: {s.detail}" for s in ours.misses] or ["none"]
     return "\n".join(lines) + "\n"
+
+
+def summarise(report: str, tallies: dict[str, Tally], samples: list[Sample]) -> Summary:
+    n_code = sum(1 for s in samples if s.text is not None)
+    ours, raw = tallies["cascade (ours)"], tallies["zxing-cpp (raw)"]
+    rate = sum(ours.read.values()) / n_code
+    ratio = statistics.median(ours.ms) / statistics.median(raw.ms)
+    rates = {name: sum(t.read.values()) / n_code for name, t in tallies.items()}
+    goals = [
+        Goal("at least 99% of codes read", f"{rate:.2%} (raw zxing-cpp {rates['zxing-cpp (raw)']:.2%})", rate >= 0.99),
+        Goal("median at most 1.5x raw zxing-cpp's", f"{ratio:.2f}x", ratio <= 1.5),
+    ]
+    body = report.split("\n", 2)[2]  # without the heading: run.py adds its own
+    return Summary(
+        "Decode", f".venv/bin/python {' '.join(sys.argv)}", body, goals, {"read": rates, "median_ratio": ratio}
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Goal, Summary
 from support.processes import LockerProcess
 
 from helmet_protocol.keys import public_key_b64
@@ -59,6 +61,7 @@ def sample(pid: int, seconds: float) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--json", type=Path, default=None, help="also write a summary for bench/run.py")
     args = ap.parse_args()
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,6 +140,24 @@ scanning 15 fps.
 Goal under 150 MB: {"met" if max(idle[0], during[0]) < 150 else "MISSED"} (peak {max(idle[0], during[0]):.0f} MB,
 {max(idle[0], during[0]) / 150:.2f} of the budget).
 """
+    if args.json is not None:
+        peak = max(idle[0], during[0])
+        Summary(
+            "Edge footprint",
+            f".venv/bin/python bench/edge_footprint.py --seconds {args.seconds:g}",
+            report.split("\n", 2)[2],
+            [
+                Goal(
+                    "under 150 MB RSS while scanning 15 fps", f"peak {peak:.0f} MB ({peak / 150:.2f} of it)", peak < 150
+                ),
+                Goal(
+                    "CPU at 15 fps (no goal set; reported)",
+                    f"idle {idle[2]:.0f} %, during borrows {during[2]:.0f} % of one core",
+                    None,
+                ),
+            ],
+            {"idle": idle, "during": during},
+        ).write(args.json)
     out = Path(__file__).parent / "results" / "edge_footprint.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -24,6 +25,9 @@ from pathlib import Path
 
 import psycopg
 from sqlmodel import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Goal, Summary
 
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.ingest import Ingestor
@@ -145,6 +149,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--json", type=Path, default=None, help="also write a summary for bench/run.py")
     args = ap.parse_args()
     msgs = events(args.events)
     results = []
@@ -193,6 +198,27 @@ def main() -> None:
     for db, t_ours, t_raw in results:
         lines.append(f"| {db} | {n / t_ours:,.0f} | {n / t_raw:,.0f} | {t_raw / t_ours:.2f} |")
     report = "\n".join(lines) + "\n"
+    if args.json is not None:
+        goals = [
+            Goal(
+                f"{db}: database step at least 0.5 of the raw insert",
+                f"{t_raw / t_ours:.2f} ({n / t_ours:,.0f} / {n / t_raw:,.0f} events/s)",
+                t_raw / t_ours >= 0.5,
+                ""
+                if t_raw / t_ours >= 0.5
+                else f"ours takes {t_ours / t_raw:.1f}x the raw insert's time: the baseline only inserts the raw "
+                "rows; each of our batches also reads the lockers, folds the events into helmets, loans and slots "
+                "(about 600 derived rows per 500 events here) and advances the acks, in the same transaction",
+            )
+            for db, t_ours, t_raw in results
+        ]
+        Summary(
+            "Ingest: the database step",
+            f".venv/bin/python bench/ingest.py --events {args.events}",
+            report.split("\n", 2)[2],
+            goals,
+            {db: {"ours": n / t_ours, "raw": n / t_raw} for db, t_ours, t_raw in results},
+        ).write(args.json)
     out = Path(__file__).parent / "results" / "ingest.md"
     out.write_text(report)
     print(report)

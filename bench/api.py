@@ -1,0 +1,197 @@
+"""API: station status and GBFS ``station_status`` at 50 concurrent clients with 1,000 stations,
+against a pre-serialised static JSON endpoint of the same size in the same server, same run.
+
+The server is the cloud's real app as its own process (``uvicorn --factory
+api_app:make``: what ``helmet-cloud serve`` runs, plus the static baseline route;
+see ``bench/api_app.py``), on a fresh PostgreSQL database with 1,000 stations of
+one 6-slot locker each, a private Mosquitto for its MQTT side. The load comes
+from ``bench/loadgen.py`` in another process (keep-alive connections on asyncio;
+wrk is not installed and CI must not need it). Client and server share the 2
+cores.
+
+    .venv/bin/python bench/api.py [--stations 1000] [--clients 50] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCH, Goal, ProcWatch, Summary, command_line, finish, pg_database, register_town
+
+from helmet_sim.broker import free_port, start_mosquitto
+
+CASES = [
+    # (label, path, static baseline file it is compared with)
+    ("static JSON, one station's size", "/bench/static/station.json", None),
+    ("`GET /api/stations/{id}` (random of all)", "/api/stations/ST-{n}", "station.json"),
+    ("static JSON, station_status's size", "/bench/static/station_status.json", None),
+    ("`GET /gbfs/station_status.json`", "/gbfs/station_status.json", "station_status.json"),
+]
+
+
+def load(url: str, path: str, clients: int, seconds: float, spread: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "loadgen.py"),
+            "--url",
+            url,
+            "--path",
+            path,
+            "--clients",
+            str(clients),
+            "--seconds",
+            str(seconds),
+            "--spread",
+            str(spread),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stations", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp_s, pg_database() as db:
+        tmp = Path(tmp_s)
+        register_town(db, lockers=args.stations, per_station=1)
+        broker = start_mosquitto(tmp / "broker")
+        port = free_port()
+        env = {
+            **os.environ,
+            "HELMET_DATABASE_URL": db,
+            "HELMET_DATA_DIR": str(tmp),
+            "HELMET_MQTT_PORT": str(broker.port),
+            "BENCH_STATIC_DIR": str(tmp),
+        }
+        log = (tmp / "server.log").open("w")
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api_app:make",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BENCH,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"server did not become ready: {(tmp / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+            for name, path in (
+                ("station.json", "/api/stations/ST-0001"),
+                ("station_status.json", "/gbfs/station_status.json"),
+            ):
+                body = httpx.get(f"{url}{path}", timeout=30).raise_for_status().content
+                (tmp / name).write_bytes(body)
+                sizes[name] = len(body)
+            t0 = time.perf_counter()
+            for _ in range(3):
+                httpx.get(f"{url}/api/stations", timeout=120).raise_for_status()
+            list_all_s = (time.perf_counter() - t0) / 3
+            for label, path, _ in CASES:
+                print(f"api: {label}", file=sys.stderr)
+                with ProcWatch({"server": server.pid}) as watch:
+                    r = load(url, path, args.clients, args.seconds, args.stations)
+                r["server_cpu"] = watch.cpu["server"]
+                r["machine_cpu"] = watch.machine_cpu
+                results[label] = r
+        finally:
+            server.terminate()
+            server.wait(15)
+            log.close()
+            broker.stop()
+    lines = [
+        f"{args.stations:,} stations (one 6-slot locker each) on PostgreSQL; {args.clients} concurrent keep-alive "
+        f"clients for {args.seconds:g} s per row after 1 s of warm-up; one uvicorn worker. Static rows: the same "
+        f"bytes as the real answer ({sizes.get('station.json', 0):,} B for one station, "
+        f"{sizes.get('station_status.json', 0):,} B for station_status), pre-serialised, from an `async` route in "
+        "the same app and process. No events arrive during the run, so the GBFS document stays cached (ingest "
+        "rebuilds it once per change, at most once per batch).",
+        "",
+        "| endpoint | requests/s | p50 (ms) | p99 (ms) | errors | server CPU | machine CPU | ratio to static |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    goals = []
+    for label, _, base in CASES:
+        r = results.get(label)
+        if r is None:
+            continue
+        ratio = ""
+        if base is not None:
+            static = next(results[lb] for lb, p, _ in CASES if p == f"/bench/static/{base}")
+            ratio_v = r["rps"] / static["rps"]
+            ratio = f"{ratio_v:.2f}"
+            why = ""
+            if ratio_v < 0.3:
+                why = (
+                    f"{1 / ratio_v:.1f}x slower than the static answer: each request runs a sync route in "
+                    "Starlette's thread pool, opens a SQLModel session and queries PostgreSQL (the station's slot "
+                    "counts and lockers), then validates and serialises the answer with pydantic; nothing is cached"
+                    if "stations/" in label
+                    else f"{1 / ratio_v:.1f}x slower than the static answer"
+                )
+            goals.append(
+                Goal(
+                    f"{label}: at least 0.3 of the static-JSON rate",
+                    f"{ratio} ({r['rps']:,.0f} / {static['rps']:,.0f} requests/s; p50 {r['p50']:.1f} ms, "
+                    f"p99 {r['p99']:.1f} ms)",
+                    ratio_v >= 0.3,
+                    why,
+                )
+            )
+        lines.append(
+            f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']:.0f} | "
+            f"{r['server_cpu']:.0f} % | {r['machine_cpu']:.0f} % | {ratio or '—'} |"
+        )
+    lines.append(
+        f"\n`GET /api/stations` (every station, not cached) was timed alone, one request at a time: "
+        f"{list_all_s * 1000:,.0f} ms each (mean of 3) for {args.stations:,} stations; at 50 clients it would "
+        "answer nothing within a short run, so it is not in the table."
+    )
+    lines.append(
+        "\nServer CPU: % of one core (/proc/<pid>/stat); machine CPU: % of both cores, load generator included."
+    )
+    finish(Summary("API under load", command_line(), "\n".join(lines) + "\n", goals, results), "api", args.json)
+
+
+if __name__ == "__main__":
+    main()
