@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 import threading
 from typing import Annotated
 
@@ -14,7 +12,21 @@ app = typer.Typer(help="helmet-station cloud service", no_args_is_help=True)
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Text at a terminal; ``HELMET_LOG_FORMAT=json`` for one JSON object per line (containers, journald).
+
+    Reads the settings first, so a bad setting stops the command with a clear message before anything starts.
+    """
+    from pydantic import ValidationError
+
+    from helmet_cloud.settings import CloudSettings
+    from helmet_protocol.logs import setup_logging
+
+    try:
+        settings = CloudSettings()
+    except ValidationError as exc:
+        typer.echo(f"error: bad setting (HELMET_* environment): {exc}", err=True)
+        raise typer.Exit(2) from None
+    setup_logging(fmt=settings.log_format)
 
 
 @app.command()

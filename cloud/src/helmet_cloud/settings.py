@@ -7,7 +7,7 @@ fail loudly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +19,7 @@ class CloudSettings(BaseSettings):
     database_url: str = "sqlite:///var/helmet-cloud.db"
     auto_migrate: bool = True
     data_dir: Path = Path("var")
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for containers and journald
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
@@ -27,6 +28,14 @@ class CloudSettings(BaseSettings):
     # A dynamic-security admin on the broker: set both, and registering a locker creates its broker user.
     broker_admin_username: str | None = None
     broker_admin_password: SecretStr | None = None
+    # The broker as lockers reach it, for their enrolment bundles (docs/deployment.md); unset: mqtt_host/_port.
+    locker_mqtt_host: str | None = Field(default=None, max_length=253)
+    locker_mqtt_port: int | None = Field(default=None, ge=1, le=65535)
+    locker_mqtt_tls: bool = False
+    locker_mqtt_ca_file: Path | None = None
+    # How long an enrolment code stays valid, and exchanges allowed per client address in 10 minutes.
+    enrolment_code_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    enrolment_attempts_per_10_minutes: int = Field(default=10, ge=1, le=10_000)
     # Run an ingest worker inside the API process (the embedded default).
     ingest_in_process: bool = True
     # Shared subscriptions split load across workers; off for brokers without them (amqtt).

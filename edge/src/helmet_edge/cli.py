@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from helmet_edge.errors import ConfigError
-from helmet_edge.logs import LogFormat, setup_logging
+from helmet_protocol.logs import LogFormat, setup_logging
 
 if TYPE_CHECKING:
     from helmet_edge.config import EdgeSettings

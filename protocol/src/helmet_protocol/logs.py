@@ -1,4 +1,5 @@
-"""Logging set-up: readable text at a terminal, one JSON object per line for journald."""
+"""Logging set-up shared by the locker and the cloud: readable text at a terminal, one JSON object per line
+for journald and log collectors."""
 
 from __future__ import annotations
 
