@@ -28,6 +28,7 @@ class AlertKind(StrEnum):
     HELMET_OVERDUE = "helmet_overdue"
     HELMET_LOST = "helmet_lost"
     HELMET_FOUND = "helmet_found"
+    HELMET_RETIRED = "helmet_retired"  # a retired helmet is in a slot (helmet_cloud.helmets)
 
 
 # Rejections that mean someone showed a pass the cloud never signed (docs/mqtt.md, "Reject reasons").

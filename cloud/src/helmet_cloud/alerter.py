@@ -29,6 +29,7 @@ from helmet_cloud.alert_checks import (
 )
 from helmet_cloud.alert_rules import FAULT_KINDS, FORGED_REASONS
 from helmet_cloud.alerts import Changes, Notice
+from helmet_cloud.helmets import check_retired
 from helmet_cloud.inventory import HELMET_KINDS, SLOT_KINDS
 from helmet_cloud.lifecycle import check_helmets
 from helmet_cloud.models import Locker
@@ -84,6 +85,7 @@ class Alerter:
                 check_forged(session, changes, now, settings, forged)
             if helmets:
                 check_helmets(session, changes, now, settings, helmets)
+                check_retired(session, changes, now, helmets)
 
         if heard or stocked or slots or passes or forged or helmets:
             self.run(evaluate, self.clock())

@@ -21,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from helmet_protocol.topics import ROOT, Channel, check_locker_id, topic
+from helmet_protocol.topics import INGEST_SHARE_GROUP, ROOT, Channel, check_locker_id, topic
 
 CONTROL = "$CONTROL/dynamic-security/v1"
 CLOUD_ROLE = "helmet-cloud"
@@ -40,6 +40,9 @@ def locker_acls(locker_id: str) -> list[dict[str, Any]]:
 _CLOUD_ACLS = [
     {"acltype": "publishClientSend", "topic": f"{ROOT}/#", "allow": True},
     {"acltype": "subscribePattern", "topic": f"{ROOT}/#", "allow": True},
+    # Mosquitto checks a shared subscription against its full "$share/{group}/..." text: without this
+    # ACL the ingest workers' subscription is refused and no event reaches the cloud (tested).
+    {"acltype": "subscribePattern", "topic": f"$share/{INGEST_SHARE_GROUP}/{ROOT}/#", "allow": True},
 ]
 
 
