@@ -15,7 +15,20 @@ from sqlmodel import Session
 from helmet_cloud.alerter import AlertSweeper, build_alerting
 from helmet_cloud.api import alerts as alerts_api
 from helmet_cloud.api import audit as audit_api
-from helmet_cloud.api import auth, commands, events, export, gbfs, helmets, loans, passes, provisioning, stations, towns
+from helmet_cloud.api import (
+    auth,
+    commands,
+    events,
+    export,
+    gbfs,
+    helmets,
+    loans,
+    passes,
+    provisioning,
+    residents,
+    stations,
+    towns,
+)
 from helmet_cloud.api import metrics as metrics_api
 from helmet_cloud.api.openapi import document_sentence_errors
 from helmet_cloud.broker_admin import DynsecAdmin
@@ -105,6 +118,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     document_sentence_errors(app)
     install_pages(app)  # the HTML pages (docs/web.md), outside the OpenAPI schema
     app.include_router(audit_api.router)
+    app.include_router(residents.router)
 
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_req: Request, exc: ProtocolError) -> JSONResponse:

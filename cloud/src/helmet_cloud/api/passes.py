@@ -12,14 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import update
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col
 
 from helmet_cloud.api.deps import CallerDep, CtxDep, ResidentDep, SessionDep, TechnicianDep
 from helmet_cloud.context import AppContext
-from helmet_cloud.models import IssuedPass, Loan, RawEvent, Resident
+from helmet_cloud.models import IssuedPass, Resident
 from helmet_cloud.ratelimit import RateLimiter
+from helmet_cloud.residents import allowance
 from helmet_cloud.timeutil import utcnow
-from helmet_protocol.events import EventKind
 from helmet_protocol.passes import Role, issue_pass
 
 log = logging.getLogger(__name__)
@@ -122,23 +122,12 @@ def request_pass(
     )
     if locked.rowcount != 1:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown resident")
-    held = session.exec(select(func.count()).where(Loan.resident_id == caller.subject, Loan.status == "open")).one()
-    now = utcnow()
-    live = session.exec(
-        select(IssuedPass).where(IssuedPass.holder_id == caller.subject, col(IssuedPass.expires_at) > now)
-    ).all()
-    pending = 0
-    for p in live:
-        used = session.exec(
-            select(func.count()).where(RawEvent.pass_id == p.id, RawEvent.kind == EventKind.HELMET_BORROWED)
-        ).one()
-        pending += max(0, p.quantity - used)
-    room = ctx.settings.max_helmets_per_resident - held - pending
-    if body.quantity > room:
+    mine = allowance(session, caller.subject, limit=ctx.settings.max_helmets_per_resident, now=utcnow())
+    if body.quantity > mine.room:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"you may hold {ctx.settings.max_helmets_per_resident} helmets; "
-            f"{held} out and {pending} on unused passes leave room for {max(room, 0)}",
+            f"you may hold {mine.limit} helmets; "
+            f"{mine.held} out and {mine.pending} on unused passes leave room for {mine.room}",
         )
     return _sign(
         ctx, session, holder=caller.subject, role=Role.RESIDENT, quantity=body.quantity, station_id=body.station_id

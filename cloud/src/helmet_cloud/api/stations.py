@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlmodel import Session, col, select
 
 from helmet_cloud import audit, feedcache
@@ -35,6 +36,26 @@ class StationStatus(StationBase):
     disabled_slots: int
     lockers: int
     lockers_online: int
+
+
+class StationUpdate(BaseModel):
+    """Fields to change; the others stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=120)
+    address: str | None = Field(default=None, max_length=240)
+    low_threshold: int | None = Field(default=None, ge=0, le=1000)
+    high_threshold: int | None = Field(default=None, ge=0, le=1000)
+
+
+class LockerSummary(LockerBase):
+    id: str
+    online: bool
+    last_seen: datetime | None
+    last_heard_at: datetime | None
+    acked_seq: int
+    clock_offset_ms: int
+    snapshot_mismatch: str | None
 
 
 class LockerCreate(LockerBase):
@@ -145,6 +166,47 @@ def get_station(station_id: StationId, session: SessionDep, request: Request, ct
         return station_status(fresh, [found])[0].model_dump_json().encode()
 
     return _cached(request, ctx, f"api-station:{station_id}", build)
+
+
+@router.patch("/stations/{station_id}")
+def update_station(station_id: StationId, body: StationUpdate, session: SessionDep, caller: StaffDep) -> Station:
+    """Rename a station, correct its address or change its alert thresholds."""
+    station = session.get(Station, station_id)
+    if station is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if not changes:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to change")
+    before = {k: getattr(station, k) for k in changes}
+    for key, value in changes.items():
+        setattr(station, key, value)
+    session.add(station)
+    audit.record(
+        session,
+        actor=caller.subject,
+        role=caller.role,
+        action="station.update",
+        subject_type="station",
+        subject_id=station_id,
+        detail={"before": before, "after": changes},
+    )
+    session.commit()
+    feedcache.bump()
+    session.refresh(station)
+    return station
+
+
+@router.get("/lockers")
+def list_lockers(
+    session: SessionDep,
+    _: TechnicianDep,
+    station_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[LockerSummary]:
+    """Every locker (or one station's): online, when last heard, acked seq, clock offset, snapshot mismatch."""
+    q = select(Locker).order_by(col(Locker.id))
+    if station_id is not None:
+        q = q.where(Locker.station_id == station_id)
+    return [LockerSummary.model_validate(lk, from_attributes=True) for lk in session.exec(q).all()]
 
 
 @router.post("/lockers", status_code=status.HTTP_201_CREATED)

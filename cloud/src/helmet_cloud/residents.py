@@ -1,0 +1,36 @@
+"""What a resident may still borrow: helmets out plus helmets on passes not yet used, against the limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from helmet_cloud.models import IssuedPass, Loan, RawEvent
+from helmet_protocol.events import EventKind
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    limit: int
+    held: int  # helmets out now (open loans)
+    pending: int  # helmets on unexpired passes that no locker has handed out yet
+
+    @property
+    def room(self) -> int:
+        return max(0, self.limit - self.held - self.pending)
+
+
+def allowance(session: Session, resident_id: str, *, limit: int, now: datetime) -> Allowance:
+    held = session.exec(select(func.count()).where(Loan.resident_id == resident_id, Loan.status == "open")).one()
+    live = session.exec(
+        select(IssuedPass).where(IssuedPass.holder_id == resident_id, col(IssuedPass.expires_at) > now)
+    ).all()
+    pending = 0
+    for p in live:
+        used = session.exec(
+            select(func.count()).where(RawEvent.pass_id == p.id, RawEvent.kind == EventKind.HELMET_BORROWED)
+        ).one()
+        pending += max(0, p.quantity - used)
+    return Allowance(limit=limit, held=held, pending=pending)
