@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from helmet_cloud import clocks, feedcache
@@ -46,9 +46,24 @@ AfterCommit = Callable[[list[dict[str, Any]], set[str]], None]
 RESEND_EVERY = timedelta(seconds=30)
 
 
+def _text(value: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL: a hostile payload with one must still be kept, not break the insert.
+    return value[:limit].replace("\x00", "\ufffd")
+
+
 def _dead_letter(topic: str, payload: bytes, reason: str, now: datetime) -> DeadLetter:
     return DeadLetter(
-        topic=topic[:256], payload=payload[:16384].decode("utf-8", "replace"), reason=reason[:500], received_at=now
+        topic=_text(topic, 256),
+        payload=_text(payload[:16384].decode("utf-8", "replace"), 16384),
+        reason=_text(reason, 500),
+        received_at=now,
+    )
+
+
+def _transient(exc: Exception) -> bool:
+    """The database is restarting or unreachable (try again), as opposed to refusing this data (never will)."""
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
     )
 
 
@@ -301,17 +316,26 @@ class IngestWorker:
         try:
             self.ingestor.handle(batch)
             self.handled += len(batch)
-        except DBAPIError:
-            # The database is restarting or unreachable: keep the batch and try again shortly.
-            log.exception("ingest batch of %d failed on the database; retrying", len(batch))
-            for item in batch:
-                self.queue.put(item)
-            self._stop.wait(1.0)
-        except Exception:
-            if len(batch) > 1:  # find the message that breaks it; the others go through
+        except Exception as exc:
+            if _transient(exc):
+                self._retry(batch)
+            elif len(batch) > 1:  # find the message that breaks it (even a value the database refuses)
                 for item in batch:
                     self._apply([item])
-                return
-            topic, payload = batch[0][0], batch[0][1]
-            log.exception("ingest failed on one message from %s; dead-lettered", topic)
-            self.ingestor.dead_letter(topic, payload, "internal error while ingesting (see the cloud's log)")
+            else:
+                topic, payload = batch[0][0], batch[0][1]
+                log.exception("ingest failed on one message from %s; dead-lettered", topic)
+                try:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    self.ingestor.dead_letter(topic, payload, f"internal error while ingesting: {reason}"[:500])
+                except Exception as again:
+                    if not _transient(again):
+                        raise
+                    self._retry(batch)
+
+    def _retry(self, batch: list[Inbound]) -> None:
+        """The database is restarting or unreachable: keep the batch and try again shortly."""
+        log.exception("ingest batch of %d failed on the database; retrying", len(batch))
+        for item in batch:
+            self.queue.put(item)
+        self._stop.wait(1.0)
