@@ -168,3 +168,64 @@ def test_registering_a_locker_creates_its_broker_user_and_revoking_cuts_it_off(
         eventually(lambda: gone.connect_rc is not None)
         assert gone.connect_rc.is_failure
         gone.close()
+
+
+def test_enrolled_credentials_work_until_a_replacement_or_decommissioning(
+    secure_broker: tuple[Broker, DynsecAdmin], tmp_path: Path, database_url: str
+) -> None:
+    from fastapi.testclient import TestClient
+    from support.cloud_users import user_headers
+
+    from helmet_cloud.app import create_app
+    from helmet_cloud.settings import CloudSettings
+    from helmet_protocol.enrolment import read_bundle_file
+
+    broker, admin = secure_broker
+    admin.create_cloud_user("cloud", "cloud-secret")
+    settings = CloudSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        mqtt_port=broker.port,
+        mqtt_username="cloud",
+        mqtt_password="cloud-secret",
+        broker_admin_username="admin",
+        broker_admin_password="admin-secret",
+    )
+    with TestClient(create_app(settings)) as api:
+        admin_headers = user_headers(api, settings, role="admin")
+        api.post("/api/stations", headers=admin_headers, json={"id": "ST-1", "name": "Hall", "lat": 47, "lon": 8})
+        body = {"id": "LK-0001", "station_id": "ST-1", "slot_count": 6}
+        registered = api.post("/api/lockers", headers=admin_headers, json=body).json()["mqtt_password"]
+
+        def enrol() -> str:
+            code = api.post("/api/lockers/LK-0001/enrolment", headers=admin_headers).json()["code"]
+            password = read_bundle_file(api.post("/api/enrolment", json={"code": code}).content).mqtt.password
+            assert password
+            return password
+
+        first = enrol()
+        assert first != registered  # the password shown at registration is replaced by the enrolled one
+        pi = Peer(broker.port, "LK-0001", first)
+        eventually(lambda: pi.connect_rc is not None and not pi.connect_rc.is_failure)
+        assert pi.subscribe("helmet/v1/LK-0001/cmd") and not pi.subscribe("#")
+        # A replacement Pi enrols: the running one is dropped and its password refused.
+        second = enrol()
+        assert pi.disconnected.wait(5), "the replaced Pi must be cut off at once"
+        pi.close()
+        stale = Peer(broker.port, "LK-0001", first)
+        eventually(lambda: stale.connect_rc is not None)
+        assert stale.connect_rc.is_failure
+        stale.close()
+        new_pi = Peer(broker.port, "LK-0001", second)
+        eventually(lambda: new_pi.connect_rc is not None and not new_pi.connect_rc.is_failure)
+        # Decommissioning: cut off at once, and a code handed out before is dead too.
+        pending = api.post("/api/lockers/LK-0001/enrolment", headers=admin_headers).json()["code"]
+        assert api.post("/api/lockers/LK-0001/revoke", headers=admin_headers).status_code == 204
+        assert new_pi.disconnected.wait(5)
+        new_pi.close()
+        refused = api.post("/api/enrolment", json={"code": pending})
+        assert refused.status_code == 410 and "decommissioned" in refused.json()["detail"]
+        gone = Peer(broker.port, "LK-0001", second)
+        eventually(lambda: gone.connect_rc is not None)
+        assert gone.connect_rc.is_failure
+        gone.close()
