@@ -206,6 +206,14 @@ def test_command_ack_is_stored_once(store: Store) -> None:
     assert store.command_ack("c-2") is None
 
 
+def test_old_command_answers_are_forgotten_and_recent_ones_kept(store: Store) -> None:
+    store.save_command_ack("c-old", b'{"ok":true}', NOW - timedelta(days=8))
+    store.save_command_ack("c-new", b'{"ok":true}', NOW - timedelta(days=1))
+    assert store.forget_commands_before(NOW - timedelta(days=7)) == 1
+    assert store.command_ack("c-old") is None
+    assert store.command_ack("c-new") == b'{"ok":true}'
+
+
 def test_config_json_round_trips(store: Store) -> None:
     assert store.get_json("config") is None
     store.put_json("config", {"max_quantity": 2, "revoked_pass_ids": ["a"]})

@@ -45,7 +45,7 @@ class CloudSettings(BaseSettings):
     # Alerts and the loan lifecycle (docs/alerts.md).
     alert_sweep_seconds: float = Field(default=30, gt=0, le=3600)
     # Lockers republish their status every minute (edge mqtt.status_interval_s); 0 turns the check off.
-    locker_heartbeat_minutes: int = Field(default=0, ge=0)
+    locker_heartbeat_minutes: int = Field(default=5, ge=0)
     loan_overdue_hours: int = Field(default=24, ge=1)
     loan_missing_days: int = Field(default=3, ge=1)
     loan_lost_days: int = Field(default=14, ge=1)

@@ -40,6 +40,7 @@ from helmet_protocol.messages import (
 from helmet_protocol.topics import Channel
 
 log = logging.getLogger(__name__)
+COMMAND_MEMORY = timedelta(days=7)  # how long a command's answer is kept to answer a redelivery alike
 CLOCK_STEP_S = 2.0  # a jump of the wall clock against the monotonic one larger than this is a step
 
 
@@ -192,6 +193,8 @@ class LockerService:
         if mono >= self._housekeeping_at:
             self._housekeeping_at = mono + 60
             self.store.forget_expired_passes(self.clock.wall())
+            # A redelivery is refused as stale after command_max_age_s; a week keeps every plausible one.
+            self.store.forget_commands_before(self.clock.wall() - COMMAND_MEMORY)
 
     def _scan_frame(self, mono: float) -> None:
         frame = self.camera.read() if self.camera is not None else None

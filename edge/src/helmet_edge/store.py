@@ -168,6 +168,11 @@ class Store:
         with self._lock:
             self._db.execute("DELETE FROM honoured WHERE expires_at < ?", (format_ts(now),))
 
+    def forget_commands_before(self, before: datetime) -> int:
+        """Drop the answers to commands executed before ``before``; return how many went."""
+        with self._lock:
+            return self._db.execute("DELETE FROM commands WHERE at < ?", (format_ts(before),)).rowcount
+
     def command_ack(self, cmd_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT ack FROM commands WHERE cmd_id = ?", (cmd_id,)).fetchone()
