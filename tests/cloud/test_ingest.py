@@ -179,6 +179,15 @@ def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) ->
         assert slot is not None and slot.state == "occupied" and slot.reported_state == "empty"
 
 
+def test_a_locker_wired_with_other_slots_than_registered_is_flagged(town: Engine) -> None:
+    ingest = Ingestor(town, Recorder())
+    slots = [{"slot": n, "state": "empty"} for n in range(1, 7)]  # six wired; registered with four
+    ingest.handle([("helmet/v1/LK-000A/state", State(locker_id="LK-000A", seq=0, ts=T0, slots=slots).to_json())])  # type: ignore[arg-type]
+    with Session(town) as s:
+        locker = s.get(Locker, "LK-000A")
+        assert locker is not None and locker.snapshot_mismatch == "locker reports 6 slots, registered with 4"
+
+
 def test_late_events_after_many_small_in_order_batches_end_as_a_full_recompute(
     town: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -249,6 +249,8 @@ class Ingestor:
                     f"slot {rep.slot}: locker says {rep.state} {rep.helmet_id or ''}, cloud has "
                     f"{row.state} {row.helmet_id or ''}".strip()
                 )
+        if len(snap.slots) != locker.slot_count:  # wired differently from what was registered
+            diffs.insert(0, f"locker reports {len(snap.slots)} slots, registered with {locker.slot_count}")
         locker.snapshot_mismatch = "; ".join(diffs)[:1000] or None
         if diffs:
             log.warning("state snapshot of %s disagrees: %s", locker.id, locker.snapshot_mismatch)
