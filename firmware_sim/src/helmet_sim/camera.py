@@ -31,7 +31,10 @@ def render_qr(text: str, *, module_px: int = 4, dark_mode: bool = False, border:
 class VirtualCamera:
     """Thread-safe: the scenario shows and hides things while the locker reads frames."""
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, idle: bool = False) -> None:
+        # idle: deliver no frame while nothing is held up. A town of 200 lockers cannot afford to
+        # decode empty frames; the decoder would find nothing in them anyway.
+        self.idle = idle
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._frame: Frame | None = None
@@ -73,6 +76,8 @@ class VirtualCamera:
         if self.frozen:
             return None
         with self._lock:
+            if self._frame is None and self.idle:
+                return None
             self.frames_read += 1
             return self._frame if self._frame is not None else self._blank
 

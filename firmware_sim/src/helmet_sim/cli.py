@@ -12,6 +12,10 @@ import typer
 app = typer.Typer(help="helmet-station simulator", no_args_is_help=True)
 
 
+def _logging(level: int) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 @app.command()
 def locker(
     locker_id: Annotated[str, typer.Option("--locker-id")],
@@ -24,32 +28,77 @@ def locker(
     """One simulated locker as its own process, steered by JSON lines on stdin."""
     from helmet_sim.control import serve
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(logging.INFO)
     serve(locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host, fps=fps)
 
 
 @app.command()
+def town(
+    stations: Annotated[int, typer.Option(help="stations, one locker each")] = 6,
+    slots: Annotated[int, typer.Option(help="slots per locker: 6 (Pi GPIO) or 12 (MCP23017 expanders)")] = 6,
+    residents: Annotated[int, typer.Option(help="residents living in town")] = 60,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 60.0,
+    hours: Annotated[float, typer.Option(help="simulated hours to run; 0 runs until Ctrl-C")] = 1.0,
+    seed: Annotated[int, typer.Option()] = 1,
+    trips_per_day: Annotated[float, typer.Option(help="trips per resident per day, on average")] = 2.0,
+    fill: Annotated[float, typer.Option(help="share of slots stocked at the start")] = 0.5,
+    start_hour: Annotated[int, typer.Option(help="simulated hour of day at the start")] = 7,
+    forgers: Annotated[float, typer.Option(help="share of residents showing forged passes")] = 0.01,
+    replayers: Annotated[float, typer.Option(help="share replaying used passes")] = 0.01,
+    keepers: Annotated[float, typer.Option(help="share keeping helmets for days")] = 0.02,
+    door_leavers: Annotated[float, typer.Option(help="share leaving doors open")] = 0.01,
+    workers: Annotated[int, typer.Option(help="resident threads; 0: one per station, at most 48")] = 0,
+    fps: Annotated[float, typer.Option(help="camera frames per second while someone stands in front")] = 5.0,
+    workdir: Annotated[Path, typer.Option()] = Path("var/town"),
+    port: Annotated[int, typer.Option(help="HTTP port of the embedded cloud")] = 8000,
+    broker: Annotated[str, typer.Option(help="embedded broker: auto, mosquitto or amqtt")] = "auto",
+    cloud_url: Annotated[str | None, typer.Option(help="use a running cloud instead of starting one")] = None,
+    mqtt: Annotated[str, typer.Option(help="host:port of the running cloud's broker")] = "127.0.0.1:1883",
+    admin: Annotated[str, typer.Option(help="user:password of an admin on the running cloud")] = "",
+    sms_file: Annotated[Path | None, typer.Option(help="the running cloud's file: SMS backend")] = None,
+) -> None:
+    """A whole town: stations, a real edge instance per locker, residents on an accelerated clock; ends with a check."""
+    from helmet_sim.residents import Mix
+    from helmet_sim.runner import External, run
+    from helmet_sim.town import TownOptions
+
+    _logging(logging.WARNING)
+    try:
+        options = TownOptions(
+            stations=stations, slots=slots, residents=residents, speed=speed, hours=hours, seed=seed,
+            trips_per_day=trips_per_day, fill=fill, start_hour=start_hour, workers=workers, fps=fps,
+            mix=Mix(forger=forgers, replayer=replayers, keeper=keepers, door_leaver=door_leavers),
+        )  # fmt: skip
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    external = None
+    if cloud_url:
+        user, _, password = admin.partition(":")
+        host, _, mqtt_port = mqtt.rpartition(":")
+        if not (user and password and sms_file and mqtt_port.isdigit()):
+            typer.echo("error: --cloud-url needs --admin user:password, --sms-file and --mqtt host:port", err=True)
+            raise typer.Exit(2)
+        external = External(cloud_url, host or "127.0.0.1", int(mqtt_port), user, password, sms_file)
+    raise typer.Exit(run(options, workdir=workdir, port=port, broker=broker, external=external))
+
+
+@app.command()
 def demo(
-    stations: Annotated[int, typer.Option(help="stations, one locker each")] = 3,
-    helmets_per_locker: Annotated[int, typer.Option()] = 4,
+    stations: Annotated[int, typer.Option(help="stations, one locker each")] = 6,
+    residents: Annotated[int, typer.Option()] = 60,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 120.0,
     port: Annotated[int, typer.Option(help="HTTP port of the cloud")] = 8000,
     workdir: Annotated[Path, typer.Option()] = Path("var/demo"),
     duration: Annotated[float, typer.Option(help="seconds to run; 0 runs until Ctrl-C")] = 0.0,
     broker: Annotated[str, typer.Option(help="auto (Mosquitto if installed), mosquitto or amqtt")] = "auto",
 ) -> None:
-    """The whole system on one machine: broker, cloud (SQLite), simulated lockers and residents."""
-    from helmet_sim.demo import run_demo
+    """The whole system on one machine: a small town on the embedded defaults, with a live summary."""
+    from helmet_sim.runner import run
+    from helmet_sim.town import TownOptions
 
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    _logging(logging.WARNING)
+    options = TownOptions(
+        stations=stations, residents=residents, speed=speed, hours=duration * speed / 3600, trips_per_day=3.0
     )
-    raise typer.Exit(
-        run_demo(
-            stations=stations,
-            helmets_per_locker=helmets_per_locker,
-            port=port,
-            workdir=workdir,
-            duration=duration,
-            broker=broker,
-        )
-    )
+    raise typer.Exit(run(options, workdir=workdir, port=port, broker=broker, demo=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,19 @@ class CloudError(RuntimeError):
 
 
 class CloudClient:
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, token: str | None = None, timeout: float = 10.0, http: httpx.Client | None = None
+    ) -> None:
+        """With ``http``, share one connection pool (a town of thousands of residents); it is not closed here."""
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._owns_http = http is None
+        self.http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
         self.token = token
+        self.subject: str | None = None  # the signed-in account's id (a resident's R-...)
 
     def close(self) -> None:
-        self.http.close()
+        if self._owns_http:
+            self.http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -53,10 +60,39 @@ class CloudClient:
             "POST", "/api/stations", json={"id": station_id, "name": name, "lat": lat, "lon": lon, **extra}
         )
 
-    def register_locker(self, locker_id: str, station_id: str, slot_count: int = 6) -> Any:
-        return self._call(
-            "POST", "/api/lockers", json={"id": locker_id, "station_id": station_id, "slot_count": slot_count}
-        )
+    def register_locker(
+        self, locker_id: str, station_id: str, slot_count: int = 6, pin_profile: str = "pi-gpio-6"
+    ) -> Any:
+        body = {"id": locker_id, "station_id": station_id, "slot_count": slot_count, "pin_profile": pin_profile}
+        return self._call("POST", "/api/lockers", json=body)
+
+    def alerts(self, **filters: str) -> list[Any]:
+        """Every alert matching ``filters`` (staff), all pages."""
+        return self._pages("/api/alerts", filters)
+
+    def all_loans(self, status: str | None = None) -> list[Any]:
+        """Every loan in town (staff), all pages."""
+        return self._pages("/api/loans", {"status": status} if status else {})
+
+    def _pages(self, path: str, params: dict[str, str], size: int = 1000) -> list[Any]:
+        rows: list[Any] = []
+        while True:
+            page = self._call("GET", path, params={**params, "limit": size, "offset": len(rows)})
+            rows.extend(page)
+            if len(page) < size:
+                return rows
+
+    def events(self, **filters: str) -> list[Any]:
+        """Every stored event matching ``filters`` (staff), following the cursor."""
+        rows: list[Any] = []
+        cursor = None
+        while True:
+            params = {**filters, "limit": "1000", **({"cursor": cursor} if cursor else {})}
+            page = self._call("GET", "/api/events", params=params)
+            rows.extend(page["events"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return rows
 
     def locker(self, locker_id: str) -> Any:
         return self._call("GET", f"/api/lockers/{locker_id}")
@@ -66,14 +102,16 @@ class CloudClient:
 
     # -- residents -----------------------------------------------------------------
 
-    def sign_in_resident(self, phone: str, sms_file: Path, timeout: float = 10.0) -> CloudClient:
+    def sign_in_resident(self, phone: str, sms: Path | SmsInbox, timeout: float = 10.0) -> CloudClient:
         """Ask for a code, read it from the simulated phone's inbox, sign in."""
+        inbox = sms if isinstance(sms, SmsInbox) else SmsInbox(sms)
         self._call("POST", "/api/auth/code", json={"phone": phone})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            code = _latest_code(sms_file, phone)
+            code = inbox.code(phone)
             if code:
-                self.token = self._call("POST", "/api/auth/verify", json={"phone": phone, "code": code})["token"]
+                out = self._call("POST", "/api/auth/verify", json={"phone": phone, "code": code})
+                self.token, self.subject = out["token"], out["subject"]
                 return self
             time.sleep(0.05)
         raise CloudError(f"no code arrived for {phone}")
@@ -93,13 +131,30 @@ class CloudClient:
         return self._call("GET", f"/api/stations/{station_id}")
 
 
-def _latest_code(sms_file: Path, phone: str) -> str | None:
-    if not sms_file.exists():
-        return None
-    code = None
-    for line in sms_file.read_text().splitlines():
-        msg = json.loads(line)
-        if msg["phone"] == phone:
-            found = re.search(r"\b(\d{6})\b", msg["text"])
-            code = found.group(1) if found else code
-    return code
+class SmsInbox:
+    """Every simulated phone's text messages: the cloud's ``file:`` SMS backend, read as it grows.
+
+    Thread-safe; reads only the new part of the file, so thousands of residents signing in
+    cost one pass over it. A code is handed out once (the cloud deletes it when used).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._codes: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def code(self, phone: str) -> str | None:
+        with self._lock:
+            if self.path.exists():
+                with self.path.open("rb") as f:
+                    f.seek(self._offset)
+                    data = f.read()
+                complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+                self._offset += len(complete)
+                for line in complete.decode().splitlines():
+                    msg = json.loads(line)
+                    found = re.search(r"\b(\d{6})\b", msg["text"])
+                    if found:
+                        self._codes[msg["phone"]] = found.group(1)
+            return self._codes.pop(phone, None)

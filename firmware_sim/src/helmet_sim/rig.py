@@ -32,6 +32,7 @@ class SimLocker:
         persist_physical: bool = False,
         clock: Clock | None = None,
         skew_s: float | None = None,
+        idle_camera: bool = False,
     ) -> None:
         self.locker_id = locker_id
         self.helmet_host = helmet_host
@@ -41,7 +42,7 @@ class SimLocker:
         self.physical = PhysicalLocker(pin_profile, state_file=state_file)
         bank = GpioSlotBank(pin_profile, pin_factory=self.physical.factory)
         self.physical.sync()  # the devices just applied their pulls; drive the real levels again
-        self.camera = VirtualCamera(seed=hash(locker_id) & 0xFFFF)
+        self.camera = VirtualCamera(seed=hash(locker_id) & 0xFFFF, idle=idle_camera)
         self.settings = EdgeSettings(
             locker_id=locker_id,
             data_dir=data_dir,
@@ -54,6 +55,7 @@ class SimLocker:
         self.service = LockerService(
             self.settings, slots=bank, camera=self.camera, decoder=CascadeDecoder(), clock=clock
         )
+        self.profile = pin_profile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
 
@@ -65,6 +67,38 @@ class SimLocker:
         self._stop.set()
         self._thread.join(timeout=5)
         self.service.close()
+
+    def cut_power(self) -> None:
+        """The Pi loses power: the loop stops between two turns, the MQTT socket dies without a goodbye.
+
+        No offline status is sent (the broker publishes the Last Will), no lock is driven; the
+        store keeps only what it committed. The physical world stays as it is.
+        """
+        self._stop.set()
+        self._thread.join(timeout=5)
+        client = self.service.link.client
+        client.loop_stop()  # paho's network thread ends without sending DISCONNECT
+        sock = client.socket()
+        if sock is not None:
+            sock.close()  # the broker sees the connection drop and publishes the Last Will
+        self.service.store.close()
+
+    def feedback_count(self) -> int:
+        """How often the kiosk's LED has changed: a person sees it blink when a code was read."""
+        if self.profile.led is None:
+            return 0
+        return len(self.physical.factory.pin(self.profile.led).states)
+
+    def wait_quiet(self, quiet: float = 0.35, timeout: float = 3.0) -> None:
+        """Wait until the LED has finished blinking for the person before (longest gap in a pattern: 0.3 s)."""
+        if self.profile.led is None:
+            return
+        pin = self.physical.factory.pin(self.profile.led)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (pin.state or time.monotonic() - pin._last_change < quiet):
+            time.sleep(0.05)
+        if len(pin.states) > 1000:  # the mock pin keeps every change; a long run would hoard them
+            pin.clear_states()
 
     # -- what people do in front of it -----------------------------------------
 

@@ -1,0 +1,422 @@
+"""A town: stations with positions, one simulated locker each, residents, and a scheduler.
+
+Every locker is a real edge instance (:class:`~helmet_sim.rig.SimLocker`) with
+its own MQTT connection and SQLite store, in this process on its own thread.
+Residents act on a simulated clock (:mod:`helmet_sim.clock`); a dispatcher
+hands each due resident to a pool of worker threads, and a visit to a kiosk
+takes the wall-clock time a person needs. docs/simulation.md explains what is
+real, what is simulated and what it costs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from helmet_edge.config import TimingSettings
+from helmet_protocol.passes import decode_pass
+from helmet_sim import kiosk
+from helmet_sim.clock import SimClock
+from helmet_sim.cloud_client import CloudClient, SmsInbox
+from helmet_sim.consistency import LockerView, compare
+from helmet_sim.physical import PhysicalSlot
+from helmet_sim.residents import Behaviour, Mix, Resident, Tally
+from helmet_sim.rig import SimLocker
+
+log = logging.getLogger(__name__)
+
+CENTRE = (47.37, 8.54)
+KM_PER_DEG_LAT = 111.2
+STREETS = [
+    "Town hall", "Station square", "Lakeside", "Library", "Hospital", "Market", "School", "Stadium",
+    "Old bridge", "Museum", "Harbour", "University", "Swimming pool", "Cemetery", "Mill", "Church",
+    "Park", "Post office", "Fire station", "Theatre", "Gasworks", "Brewery", "Castle", "Zoo",
+]  # fmt: skip
+PROFILES = {6: "pi-gpio-6", 12: "pi-mcp23017-12"}
+MAINTENANCE_S = 30.0
+
+
+@dataclass(frozen=True)
+class Place:
+    id: str
+    name: str
+    lat: float
+    lon: float
+    x_km: float
+    y_km: float
+
+
+def layout(stations: int, seed: int = 1, spacing_km: float = 0.6) -> list[Place]:
+    """Stations on a jittered grid around the town centre, ``spacing_km`` apart."""
+    rng = random.Random(seed)
+    side = math.ceil(math.sqrt(stations))
+    km_per_deg_lon = KM_PER_DEG_LAT * math.cos(math.radians(CENTRE[0]))
+    places = []
+    for i in range(stations):
+        row, col = divmod(i, side)
+        x = (col - (side - 1) / 2) * spacing_km + rng.uniform(-0.2, 0.2) * spacing_km
+        y = (row - (side - 1) / 2) * spacing_km + rng.uniform(-0.2, 0.2) * spacing_km
+        name = STREETS[i % len(STREETS)] + (f" {i // len(STREETS) + 1}" if i >= len(STREETS) else "")
+        places.append(
+            Place(
+                f"ST-{i + 1:03d}",
+                name,
+                round(CENTRE[0] + y / KM_PER_DEG_LAT, 6),
+                round(CENTRE[1] + x / km_per_deg_lon, 6),
+                x,
+                y,
+            )
+        )
+    return places
+
+
+@dataclass(frozen=True)
+class TownOptions:
+    stations: int = 6
+    slots: int = 6
+    residents: int = 60
+    speed: float = 60.0
+    hours: float = 1.0  # simulated hours; 0 runs until stopped
+    seed: int = 1
+    trips_per_day: float = 2.0
+    fill: float = 0.5  # share of slots stocked with a helmet at the start
+    mix: Mix = field(default_factory=Mix)
+    start_hour: int = 7
+    workers: int = 0  # 0: one per station, at most 48
+    fps: float = 5.0
+    poll_hz: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.slots not in PROFILES:
+            raise ValueError(f"--slots must be one of {sorted(PROFILES)} (a pin profile exists for those)")
+        if not 1 <= self.stations <= 999:
+            raise ValueError("--stations must be 1..999")
+        if self.residents < 1 or self.speed <= 0 or self.hours < 0:
+            raise ValueError("--residents must be >= 1, --speed > 0, --hours >= 0")
+
+    @property
+    def door_open_fault_s(self) -> float:
+        # A door left open is a town-time matter (staff notice it), so it scales with speed; but people
+        # at the kiosk act at wall-clock speed, so never below 15 s or a slow resident would trip it.
+        return max(15.0, 90.0 / self.speed)
+
+
+class Town:
+    def __init__(
+        self,
+        options: TownOptions,
+        *,
+        workdir: Path,
+        cloud_url: str,
+        admin: CloudClient,
+        sms_file: Path,
+        mqtt_host: str = "127.0.0.1",
+        mqtt_port: int = 1883,
+    ) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.cloud_url = cloud_url
+        self.admin = admin
+        self.inbox = SmsInbox(sms_file)
+        self.mqtt = (mqtt_host, mqtt_port)
+        self.http = httpx.Client(
+            base_url=cloud_url, timeout=30.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        self.places = layout(options.stations, options.seed)
+        self.station_ids = [p.id for p in self.places]
+        self.rigs: list[SimLocker] = []
+        self.kiosks: list[threading.Lock] = []
+        self.tally = Tally()
+        self.trips_per_day = options.trips_per_day
+        self.pass_kid = ""
+        self.clock = SimClock(options.speed)
+        self.residents: list[Resident] = []
+        self.stop = threading.Event()
+        self._queue: list[tuple[datetime, int, Resident]] = []
+        self._queue_lock = threading.Lock()
+        self._counter = itertools.count()
+        self._open_doors: list[tuple[float, PhysicalSlot]] = []
+        self._doors_lock = threading.Lock()
+        self._dispatcher: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._busy = 0
+        self.lag = timedelta(0)
+        self.alerts: Counter[str] = Counter()
+        self.helmets = 0
+        self.ended: timedelta | None = None  # simulated time when the residents were called home
+
+    # -- geometry ------------------------------------------------------------------
+
+    def distance_km(self, a: int, b: int) -> float:
+        pa, pb = self.places[a], self.places[b]
+        return math.hypot(pa.x_km - pb.x_km, pa.y_km - pb.y_km)
+
+    def nearest(self, station: int, *, exclude: list[int]) -> int | None:
+        others = [i for i in range(len(self.places)) if i != station and i not in exclude]
+        return min(others, key=lambda i: self.distance_km(station, i)) if others else None
+
+    def walk(self, a: int, b: int) -> timedelta:
+        return timedelta(minutes=1 + self.distance_km(a, b) / 5.0 * 60)
+
+    def ride(self, a: int, b: int, rng: random.Random) -> timedelta:
+        return timedelta(minutes=2 + self.distance_km(a, b) / 15.0 * 60 + rng.uniform(0, 20))
+
+    def destination(self, origin: int, rng: random.Random) -> int:
+        if len(self.places) == 1:
+            return origin
+        return rng.choice([i for i in range(len(self.places)) if i != origin])
+
+    def sleep_real(self, seconds: float) -> None:
+        self.stop.wait(seconds)
+
+    # -- building --------------------------------------------------------------------
+
+    def build(self, say: object = print) -> None:
+        """Stations and lockers in the cloud, one edge instance each, helmets stocked by a technician."""
+        o = self.options
+        profile = PROFILES[o.slots]
+        # Maintenance mode ends only by time (or a resident's pass): a sticker shown while it lasts stocks
+        # the helmet instead of returning it. Keep it short and let it run out before residents come.
+        timing = TimingSettings(poll_hz=o.poll_hz, door_open_fault_s=o.door_open_fault_s, maintenance_s=MAINTENANCE_S)
+        for i, place in enumerate(self.places):
+            locker_id = f"LK-{i + 1:04d}"
+            self.admin.create_station(place.id, place.name, place.lat, place.lon)
+            self.admin.register_locker(locker_id, place.id, slot_count=o.slots, pin_profile=profile)
+            rig = SimLocker(
+                locker_id,
+                data_dir=self.workdir / "lockers" / locker_id,
+                mqtt_host=self.mqtt[0],
+                mqtt_port=self.mqtt[1],
+                profile=profile,
+                fps=o.fps,
+                timing=timing,
+                idle_camera=True,
+            )
+            rig.start()
+            self.rigs.append(rig)
+            self.kiosks.append(threading.Lock())
+            if (i + 1) % 25 == 0:
+                say(f"  {i + 1}/{o.stations} lockers started")  # type: ignore[operator]
+        _wait(lambda: all(r.service.rules.keys for r in self.rigs), 60, "lockers got no pass keys")
+        per_locker = max(1, round(o.slots * o.fill))
+        serials = itertools.count(1)
+        jobs = [(rig, [f"H-{next(serials):05d}" for _ in range(per_locker)]) for rig in self.rigs]
+        done = itertools.count(1)
+
+        last_read = [time.monotonic()]
+
+        def stock(job: tuple[SimLocker, list[str]]) -> int:
+            rig, helmets = job
+            n = 0
+            while n < len(helmets):  # a fresh technician pass before maintenance mode could run out
+                technician = self.admin.technician_pass()
+                if not self.pass_kid:
+                    self.pass_kid = decode_pass(technician)[0].kid
+                last_read[0] = time.monotonic()
+                batch = helmets[n : n + 8]
+                stocked = kiosk.stock(rig, technician, batch)
+                n += len(stocked)
+                if len(stocked) < len(batch):
+                    break
+            k = next(done)
+            if k % 25 == 0:
+                say(f"  {k}/{o.stations} lockers stocked")  # type: ignore[operator]
+            return n
+
+        with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+            self.helmets = sum(pool.map(stock, jobs))
+        # Every locker leaves maintenance mode (and the stickers' repeat window passes) before residents come.
+        self.sleep_real(max(0.0, last_read[0] + MAINTENANCE_S + 0.5 - time.monotonic()))
+
+    # -- running -----------------------------------------------------------------------
+
+    def populate(self) -> None:
+        o = self.options
+        rng = random.Random(o.seed)
+        start = self.clock.start.replace(hour=o.start_hour)
+        self.clock = SimClock(o.speed, start)
+        kinds = o.mix.assign(o.residents, rng)
+        from helmet_sim.demand import next_trip
+
+        for n, kind in enumerate(kinds):
+            r = Resident(n + 1, rng.randrange(len(self.places)), kind, random.Random(o.seed * 100_003 + n), start)
+            # Misbehaving residents act early, so even a short run sees one of each kind.
+            first = start + timedelta(minutes=rng.uniform(1, 20)) if kind != Behaviour.REGULAR else None
+            r.next_at = first or next_trip(r.rng, start, o.trips_per_day)
+            self.residents.append(r)
+            heapq.heappush(self._queue, (r.next_at, next(self._counter), r))
+
+    def start(self) -> None:
+        workers = self.options.workers or min(48, max(4, len(self.rigs)))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resident")
+        self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
+        self._dispatcher.start()
+
+    def _dispatch(self) -> None:
+        if self._pool is None:
+            raise RuntimeError("start() creates the pool")
+        while not self.stop.is_set():
+            now = self.clock.now()
+            due: list[Resident] = []
+            with self._queue_lock:
+                while self._queue and self._queue[0][0] <= now:
+                    when, _, r = heapq.heappop(self._queue)
+                    self.lag = now - when
+                    due.append(r)
+            for r in due:
+                with self._queue_lock:
+                    self._busy += 1
+                self._pool.submit(self._run, r, now)
+            self._close_due_doors(time.monotonic())
+            self.stop.wait(0.05)
+
+    def _run(self, resident: Resident, now: datetime) -> None:
+        try:
+            nxt = resident.act(self, self.clock.now())
+        except Exception:  # a bug must not silently freeze a resident
+            log.exception("resident %s failed", resident.phone)
+            self.tally.note(f"{resident.phone}: crashed (see log)", problem=True)
+            nxt = now + timedelta(hours=1)
+        with self._queue_lock:
+            self._busy -= 1
+            resident.next_at = nxt
+            heapq.heappush(self._queue, (nxt, next(self._counter), resident))
+
+    def door_left_open(self, station: int, slots: list[PhysicalSlot]) -> None:
+        """Someone walked away from open doors; a passer-by shuts them after the locker raised its fault."""
+        self.tally.add(doors_left_open=len(slots))
+        self.tally.note(f"door left open at {self.station_ids[station]}")
+        at = time.monotonic() + self.options.door_open_fault_s + 5
+        with self._doors_lock:
+            self._open_doors += [(at, s) for s in slots]
+
+    def until_doors_shut(self) -> timedelta:
+        """Simulated time until a door left open now has been shut by a passer-by (plus a margin)."""
+        return timedelta(seconds=(self.options.door_open_fault_s + 5 + 3) * self.options.speed)
+
+    def _close_due_doors(self, mono: float) -> None:
+        with self._doors_lock:
+            due = [s for at, s in self._open_doors if at <= mono]
+            self._open_doors = [(at, s) for at, s in self._open_doors if at > mono]
+        for s in due:
+            s.close_door()
+
+    def busy(self) -> int:
+        with self._queue_lock:
+            return self._busy
+
+    def finished(self) -> bool:
+        o = self.options
+        return bool(o.hours) and self.clock.elapsed() >= timedelta(hours=o.hours)
+
+    def wind_down(self, timeout: float = 120.0) -> None:
+        """Stop sending residents out; let every visit in progress end; shut doors left open."""
+        if self.ended is None:
+            self.ended = self.clock.elapsed()
+        self.stop.set()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._doors_lock:
+            doors, self._open_doors = [s for _, s in self._open_doors], []
+        for s in doors:
+            s.close_door()
+
+    # -- figures -----------------------------------------------------------------------
+
+    def refresh_alerts(self) -> None:
+        self.alerts = Counter(a["kind"] for a in self.admin.alerts())
+
+    def figures(self) -> dict[str, object]:
+        t = self.tally
+        held = sum(len(r.holding) for r in self.residents)
+        return {
+            "simulated": self.clock.now().strftime("%a %H:%M"),
+            "elapsed": str(self.ended or self.clock.elapsed()).split(".")[0],
+            "trips": t.trips,
+            "borrows": t.borrows,
+            "returns": t.returns,
+            "helmets out": held,
+            "refused (forged/replayed)": t.refused_as_expected,
+            "no helmet / full": f"{t.no_helmet} / {t.no_slot}",
+            "doors left open": t.doors_left_open,
+            "alerts": sum(self.alerts.values()),
+            "events": sum(r.service.store.last_seq() for r in self.rigs),
+            "at kiosks now": self.busy(),
+            "lag": f"{self.lag.total_seconds() / 60:.0f} min",
+            "errors": t.errors,
+        }
+
+    # -- the verdict ---------------------------------------------------------------------
+
+    def check(self, timeout: float = 90.0) -> list[str]:
+        """Wind down, let every event reach the cloud, then compare (consistency.py); [] is a pass."""
+        self.wind_down()
+        hands = {r.resident_id or r.phone: list(r.holding) for r in self.residents if r.holding or r.client}
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = compare(self._views(), hands, self._open_loans()) + self._refusals()
+            problems += self.tally.problems
+            if not problems or time.monotonic() > deadline:
+                return problems
+            time.sleep(1.0)
+
+    def _views(self) -> list[LockerView]:
+        views = []
+        for rig in self.rigs:
+            cloud = self.admin.locker(rig.locker_id)
+            views.append(
+                LockerView(
+                    locker_id=rig.locker_id,
+                    physical=rig.physical.helmets(),
+                    last_seq=rig.service.store.last_seq(),
+                    outbox=rig.service.store.outbox_size(),
+                    cloud_slots={s["slot"]: (s["state"], s["helmet_id"]) for s in cloud["slots"]},
+                    cloud_acked_seq=cloud["acked_seq"],
+                )
+            )
+        return views
+
+    def _open_loans(self) -> dict[str, list[str]]:
+        loans: dict[str, list[str]] = {}
+        for ln in self.admin.all_loans(status="open"):
+            loans.setdefault(ln["resident_id"] or "?", []).append(ln["helmet_id"])
+        return loans
+
+    def _refusals(self) -> list[str]:
+        """Every forged and replayed pass a resident saw refused is one pass.rejected event in the cloud."""
+        reasons = Counter(e["payload"].get("reason") for e in self.admin.events(kind="pass.rejected"))
+        t, problems = self.tally, []
+        if reasons["bad_signature"] != t.forged_shown:
+            problems.append(f"{t.forged_shown} forged passes shown, cloud recorded {reasons['bad_signature']}")
+        if reasons["replayed"] != t.replays_shown:
+            problems.append(f"{t.replays_shown} passes replayed, cloud recorded {reasons['replayed']}")
+        return problems
+
+    def close(self) -> None:
+        self.stop.set()
+        for rig in self.rigs:
+            rig.stop()
+        self.http.close()
+
+
+def _wait(check: object, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise TimeoutError(message)
