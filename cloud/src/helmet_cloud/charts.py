@@ -147,7 +147,9 @@ def town_map(points: Sequence[MapPoint], *, title: str, tile_url: str | None = N
     """
     width, height, pad = 720, 420, 48
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="map">',
+        # A group, not an image: it holds a link per station.
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="group" '
+        f'aria-label="{escape(title)}" class="map">',
         f"<title>{escape(title)}</title>",
         f'<rect width="{width}" height="{height}" fill="#eef2ee"/>',
     ]
