@@ -1,0 +1,131 @@
+"""The deployment files are valid and point at files that exist: compose, Dockerfiles, the systemd unit, the BOM."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "BROKER_ADMIN_PASSWORD": "admin-secret",
+    "BROKER_CLOUD_PASSWORD": "cloud-secret",
+    "HELMET_PUBLIC_HOST": "helmets.example.org",
+    "HELMET_LOCKER_MQTT_HOST": "mqtt.helmets.example.org",
+}
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (the plugin) or Debian's ``docker-compose``: whichever works here."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    if os.environ.get("CI"):
+        pytest.fail("neither `docker compose` nor `docker-compose` is installed (.ci/run installs docker-compose)")
+    pytest.skip("neither `docker compose` nor `docker-compose` is installed (apt-get install docker-compose)")
+
+
+def compose_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in SECRETS and not k.startswith("HELMET_")}
+    return subprocess.run(
+        [*compose_command(), "-f", str(ROOT / "docker-compose.yml"), "--project-directory", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_compose_file_validates_with_every_service_healthchecked() -> None:
+    result = compose_config("config", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    services = config["services"]
+    assert {"db", "broker", "api", "ingest-1", "ingest-2"} <= set(services)
+    assert services["town"]["profiles"] == ["town"]  # started only with --profile town
+    for name in ("db", "broker", "api", "ingest-1", "ingest-2"):
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+    for name in ("ingest-1", "ingest-2"):
+        assert services[name]["command"][:2] == ["helmet-cloud", "ingest"]
+    assert services["api"]["environment"]["HELMET_INGEST_IN_PROCESS"] == "false"
+    assert {"db-data", "broker-data", "cloud-data"} <= set(config["volumes"])
+    # The broker: TLS for lockers published, the plain listener private.
+    assert [str(p["target"]) if isinstance(p, dict) else p.split(":")[-1] for p in services["broker"]["ports"]] == [
+        "8883"
+    ]
+    assert services["town"]["command"][:2] == ["helmet-sim", "town"]
+
+
+def test_compose_refuses_to_start_without_its_secrets() -> None:
+    result = compose_config("config", env={k: v for k, v in SECRETS.items() if k != "BROKER_ADMIN_PASSWORD"})
+    assert result.returncode != 0
+    assert "set BROKER_ADMIN_PASSWORD in .env" in result.stderr
+
+
+def test_compose_bind_mounts_and_builds_exist() -> None:
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in config["services"].items():
+        build = service.get("build")
+        if build:
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./") and not source.startswith("./deploy/"):  # deploy/: the operator's certs
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+    env_example = (ROOT / "hardware" / "compose.env.example").read_text()
+    assert set(SECRETS) <= set(re.findall(r"^([A-Z_]+)=", env_example, re.MULTILINE))
+
+
+@pytest.mark.parametrize("dockerfile", ["cloud/Dockerfile", "edge/Dockerfile"])
+def test_dockerfiles_copy_only_files_that_exist(dockerfile: str) -> None:
+    text = (ROOT / dockerfile).read_text()
+    copies = [line.split()[1:] for line in text.splitlines() if line.startswith("COPY ")]
+    assert copies
+    for parts in copies:
+        if parts[0].startswith("--from="):
+            continue
+        for source in parts[:-1]:
+            assert (ROOT / source).exists(), f"{dockerfile}: COPY {source} does not exist"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+    assert re.search(r"^CMD \[\"helmet-(cloud|edge)\"", text, re.MULTILINE)
+    assert re.search(r"^USER (nobody|helmet)$", text, re.MULTILINE), "containers must not run as root"
+
+
+def test_systemd_unit_restarts_watches_and_is_hardened() -> None:
+    unit = (ROOT / "hardware" / "systemd" / "helmet-edge.service").read_text()
+    options = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith(("#", " ")))
+    assert options["Type"] == "notify" and int(options["WatchdogSec"]) > 0
+    assert options["Restart"] == "always" and options["RestartPreventExitStatus"] == "2"
+    assert options["User"] == "helmet" and options["NoNewPrivileges"] == "yes"
+    assert options["ProtectSystem"] == "strict" and options["CapabilityBoundingSet"] == ""
+    assert "AF_UNIX" in options["RestrictAddressFamilies"]  # sd_notify's datagram socket
+    assert options["ExecStart"].split()[1:3] == ["run", "--config"]
+
+
+def test_bill_of_materials_is_complete_for_six_slots() -> None:
+    with (ROOT / "hardware" / "bom.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:4] == ["part", "quantity", "example supplier part", "unit price EUR"]
+    for row in rows:
+        assert int(row["quantity"]) > 0 and float(row["unit price EUR"]) > 0 and row["example supplier part"]
+    by_part = {r["part"].lower(): int(r["quantity"]) for r in rows}
+
+    def count(word: str) -> int:
+        return sum(q for part, q in by_part.items() if word in part)
+
+    # One lock, door switch, presence switch, driver, flyback diode and gate pull-down per slot.
+    for word in ("lock-style solenoid", "door switch", "presence", "n-channel mosfet", "flyback diode", "gate pull-down"):
+        assert count(word) == 6, word
