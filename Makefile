@@ -8,7 +8,7 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 SYNCED := .venv/.synced
 
-.PHONY: demo test lint check sync clean
+.PHONY: demo test lint check sync clean web-vendor
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,10 @@ lint: $(SYNCED)
 	$(UV) run --frozen --no-sync lint-imports
 
 check: lint test
+
+# Front-end files from npm (pinned in web/package-lock.json) into the cloud's static/vendor/, where they are committed.
+web-vendor:
+	cd web && npm ci --no-audit --no-fund && node vendor.mjs
 
 clean:
 	rm -rf .venv $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache
