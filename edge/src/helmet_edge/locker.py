@@ -8,7 +8,7 @@ transaction) before it moves any lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -82,6 +82,23 @@ class Locker:
 
     def in_maintenance(self, mono: float) -> bool:
         return mono < self._maintenance_until
+
+    def scan_frame(
+        self, codes: Sequence[bytes], *, wall: datetime, mono: float, honoured: Callable[[str], bool]
+    ) -> Outcome | None:
+        """Everything the decoder read in one camera frame.
+
+        Two different codes at once are ambiguous (which one does the person mean?): none is acted on.
+        """
+        distinct = list(dict.fromkeys(codes))
+        if len(distinct) > 1:
+            key = b"\x00".join(sorted(distinct))
+            last = self._seen.get(key)
+            self._seen[key] = mono
+            if last is None or mono - last >= self.rules.repeat_window:
+                log.info("ignored a frame with %d codes in it: one code at a time", len(distinct))
+            return None
+        return self.scan(distinct[0], wall=wall, mono=mono, honoured=honoured) if distinct else None
 
     def scan(self, data: bytes, *, wall: datetime, mono: float, honoured: Callable[[str], bool]) -> Outcome | None:
         """A code in front of the camera. ``None`` while the same code is still being held there."""

@@ -200,11 +200,11 @@ class LockerService:
         frame = self.camera.read() if self.camera is not None else None
         if frame is None:
             return
-        for data in self.decoder.decode(frame):
-            out = self.locker.scan(data, wall=self.clock.wall(), mono=mono, honoured=self.store.is_honoured)
-            if out is not None:
-                log.info("scan: %s", out.message)
-                self.apply(out)
+        codes = self.decoder.decode(frame)
+        out = self.locker.scan_frame(codes, wall=self.clock.wall(), mono=mono, honoured=self.store.is_honoured)
+        if out is not None:
+            log.info("scan: %s", out.message)
+            self.apply(out)
 
     def apply(self, out: Outcome) -> None:
         """Make an outcome durable, then move the locks."""
