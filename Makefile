@@ -8,7 +8,7 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 SYNCED := .venv/.synced
 
-.PHONY: demo test lint check sync clean web-vendor
+.PHONY: demo test lint check sync clean bench web-vendor
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,10 @@ lint: $(SYNCED)
 	$(UV) run --frozen --no-sync lint-imports
 
 check: lint test
+
+# The benchmark suite (bench/README.md): writes bench/RESULTS.md. `make bench BENCH_ARGS=--quick` for a short run.
+bench: $(SYNCED)
+	$(UV) run --frozen --no-sync python bench/run.py $(BENCH_ARGS)
 
 # Front-end files from npm (pinned in web/package-lock.json) into the cloud's static/vendor/, where they are committed.
 web-vendor:
