@@ -14,14 +14,13 @@ documented 100,000.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 from support.alerting import Town
@@ -29,11 +28,12 @@ from support.alerting import Town
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.models import IssuedPass
 from helmet_cloud.settings import CloudSettings
-from helmet_edge.locker import Feedback, Locker, Outcome, Rules
+from helmet_edge.locker import Feedback, Locker, Rules
 from helmet_edge.slot_machine import SlotMachine, SlotRecord, Timing
 from helmet_edge.store import Store
 from helmet_protocol.events import EventKind, RejectReason, SlotState
 from helmet_protocol.passes import PREFIX, Role, decode_pass, issue_pass
+from reliability.kiosk import Kiosk
 from reliability.sizes import scale
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -128,10 +128,13 @@ def test_no_input_crashes_the_kiosk_and_only_a_signed_pass_opens_a_slot(data: by
     wall = NOW + timedelta(minutes=1, seconds=skew_min * 6)  # a locker clock up to a minute off either way
     out = locker.scan(data, wall=wall, mono=100.0, honoured=lambda _pid: False)
     if out is None:
+        event("ignored (not a pass)")
         return
     if out.opened or out.locks or out.feedback == Feedback.MAINTENANCE:
+        event("opened (a signed pass)")
         assert decode_pass(data)[1:] in SIGNED, f"opened for {data!r}"
     else:
+        event(f"refused: {out.events[0].reason}")
         assert out.feedback == Feedback.REJECTED
         assert [e.kind for e in out.events] == [EventKind.PASS_REJECTED]
         assert all(m.state == SlotState.OCCUPIED for m in locker.machines.values())
@@ -140,57 +143,25 @@ def test_no_input_crashes_the_kiosk_and_only_a_signed_pass_opens_a_slot(data: by
 # -- a genuine pass used twice ------------------------------------------------------------------------------
 
 
-class Kiosk:
-    """One locker's decisions over its real store: outcomes committed as the service commits them."""
-
-    def __init__(self, locker_id: str, data_dir: Path) -> None:
-        self.locker = full_locker(2)
-        self.store = Store(data_dir / f"{locker_id}.db", locker_id)
-        self.mono = 0.0
-
-    def apply(self, out: Outcome | None) -> Outcome | None:
-        if out is not None:
-            self.store.commit(records=out.records.values(), events=out.events, honour=out.honour, now=NOW)
-        return out
-
-    def show(self, text: str) -> Outcome | None:
-        self.mono += 10
-        return self.apply(self.locker.scan(text.encode(), wall=NOW, mono=self.mono, honoured=self.store.is_honoured))
-
-    def take(self, slots: list[int]) -> None:
-        """Someone opens each released door, takes the helmet, shuts the door."""
-        for door_closed, present in ((False, True), (False, False), (True, False)):
-            for _ in range(10):
-                self.mono += 0.02
-                readings = {n: (True, True) for n in self.locker.machines}
-                readings.update(dict.fromkeys(slots, (door_closed, present)))
-                self.apply(self.locker.tick(self.mono, readings))
-
-    def published(self) -> list[tuple[str, bytes]]:
-        """What the forwarder sends once the locker is back online: the outbox, in seq order."""
-        return [(f"helmet/v1/{self.store.locker_id}/events", p) for _, p in self.store.unsent(1, 1000)]
+def kiosk(locker_id: str, data_dir: Path) -> Kiosk:
+    return Kiosk(locker_id, data_dir, {1: "H-0001", 2: "H-0002"}, rules=RULES, start=NOW)
 
 
 def test_a_pass_shown_twice_at_one_locker_opens_once_and_is_refused_once(tmp_path: Path) -> None:
-    kiosk = Kiosk("LK-000A", tmp_path)
+    a = kiosk("LK-000A", tmp_path)
     text = genuine()
-    first = kiosk.show(text)
+    first = a.show(text)
     assert first is not None and len(first.opened) == 1
-    kiosk.take(first.opened)
+    a.take(first.opened[0])
     # The same phone again, and again after the locker's service restarted (the memory is on disk).
-    second = kiosk.show(text)
-    kiosk.store.close()
-    kiosk.store = Store(tmp_path / "LK-000A.db", "LK-000A")
-    third = kiosk.show(text)
+    second = a.show(text)
+    a.store.close()
+    a.store = Store(tmp_path / "LK-000A.db", "LK-000A")
+    third = a.show(text)
     for refused in (second, third):
         assert refused is not None and refused.opened == [] and refused.feedback == Feedback.REJECTED
         assert [(e.kind, e.reason) for e in refused.events] == [(EventKind.PASS_REJECTED, RejectReason.REPLAYED)]
-    kinds = [decode_kind(p) for _, p in kiosk.published()]
-    assert kinds == ["helmet.borrowed", "pass.rejected", "pass.rejected"]
-
-
-def decode_kind(payload: bytes) -> str:
-    return str(json.loads(payload)["kind"])
+    assert [e["kind"] for e in a.events()] == ["helmet.borrowed", "pass.rejected", "pass.rejected"]
 
 
 @pytest.fixture
@@ -214,11 +185,11 @@ def test_a_pass_used_at_two_offline_lockers_opens_both_and_the_cloud_raises_one_
             )
         )
         s.commit()
-    a, b = Kiosk("LK-000A", tmp_path), Kiosk("LK-000B", tmp_path)
-    for kiosk in (a, b):  # both offline: neither can know of the other's borrow
-        out = kiosk.show(text)
+    a, b = kiosk("LK-000A", tmp_path), kiosk("LK-000B", tmp_path)
+    for k in (a, b):  # both offline: neither can know of the other's borrow
+        out = k.show(text)
         assert out is not None and len(out.opened) == 1
-        kiosk.take(out.opened)
+        k.take(out.opened[0])
     assert town.alerts("pass_overuse") == []
     town.feed(*a.published())  # A reconnects
     assert town.alerts("pass_overuse") == []
