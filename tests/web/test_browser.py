@@ -135,6 +135,12 @@ def assert_accessible(page: Any) -> None:
     assert bad == [], f"{page.url}: {bad}"
 
 
+def screen_frame(page: Any, selector: str) -> Any:
+    """What a camera would see of the element: a greyscale frame from a screenshot."""
+    png = page.locator(selector).screenshot()
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
+
+
 def live_wait(page: Any, selector: str, text: str, timeout_ms: int) -> None:
     page.locator(selector).filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).wait_for(timeout=timeout_ms)
 
@@ -198,9 +204,7 @@ def test_a_resident_on_a_phone_switches_language_signs_in_and_gets_a_pass_the_lo
     page.screenshot(path=str(town.shots / "resident-pass.png"), full_page=True)
 
     # The edge's own decoder reads the pass from the screen, and the locker honours it.
-    png = page.locator("#pass-qr").screenshot()
-    frame = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
-    [text] = ZxingDecoder().decode(frame)
+    [text] = ZxingDecoder().decode(screen_frame(page, "#pass-qr"))
     assert text.startswith(b"HP1")
     assert town.lk1.ask(op="show", text=text.decode())["ok"]
     assert len(town.lk1.ask(op="take", count=2)["helmets"]) == 2
@@ -235,6 +239,12 @@ def test_a_technician_registers_a_locker_and_disables_a_slot_that_turns_grey(bro
     page.get_by_role("button", name="Register", exact=True).click()
     page.get_by_role("heading", name="Locker LK-0003 is registered").wait_for()
     assert town.admin.locker("LK-0003")["station_id"] == "ST-2"
+    # Its Pi is put into service with a one-time code, shown as a QR code the kiosk camera can read.
+    page.get_by_role("button", name="Show an enrolment code for its Pi").click()
+    page.get_by_role("heading", name="Enrolment code for locker LK-0003").wait_for()
+    assert_accessible(page)
+    [text] = ZxingDecoder().decode(screen_frame(page, ".qr-box"))
+    assert text.decode() == f"HSE1:https://helmets.example.org#{page.locator('.countdown code').inner_text()}"
 
     page.goto("/tech/lockers/LK-0001")
     slot = page.locator("#slot-LK-0001-6")

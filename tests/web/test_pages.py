@@ -284,3 +284,43 @@ def test_the_stream_announces_a_change_written_by_another_process(
             if line == "event: change":
                 break
         assert time.monotonic() - started < 2.0
+
+
+def test_technicians_register_helmets_print_their_labels_and_retire_one(
+    api: TestClient, settings: CloudSettings, town: Engine
+) -> None:
+    csrf = web_login(api, settings, "technician")
+    bad = api.post("/tech/helmets", data={"csrf": csrf, "count": 3, "prefix": "X-"})
+    assert bad.status_code == 422 and "Not done:" in bad.text
+    done = api.post("/tech/helmets", data={"csrf": csrf, "count": 3, "prefix": "H-"})
+    assert done.status_code == 200 and "3 helmets registered" in done.text
+    labels = re.search(r'href="(/tech/labels\.pdf\?[^"]+)"', done.text)
+    assert labels and "H-00001" in labels.group(1) and "H-00003" in labels.group(1)
+    pdf = api.get(labels.group(1).replace("&amp;", "&"))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content[:4] == b"%PDF"
+    assert api.get("/tech/labels.pdf?first=H-90000&last=H-90009").status_code == 404
+    again = api.post("/tech/helmets", data={"csrf": csrf, "ids": "H-00002\nH-00009"})
+    assert again.status_code == 422 and "already registered: H-00002" in again.text
+
+    retired = api.post("/tech/helmets/retire", data={"csrf": csrf, "helmet_id": "h-00002", "reason": "cracked shell"})
+    assert retired.status_code == 303 and retired.headers["location"] == "/tech/?helmets=retired"
+    listed = api.get("/tech/?helmets=retired").text
+    assert 'id="helmet-H-00002"' in listed and "cracked shell" in listed and 'id="helmet-H-00001"' not in listed
+    twice = api.post("/tech/helmets/retire", data={"csrf": csrf, "helmet_id": "H-00002"})
+    assert "already+retired" in twice.headers["location"]
+
+
+def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(
+    api: TestClient, settings: CloudSettings, town: Engine
+) -> None:
+    from helmet_cloud.enrolment import open_code
+
+    csrf = web_login(api, settings, "technician")
+    shown = api.post("/tech/lockers/LK-0001/enrolment", data={"csrf": csrf})
+    assert shown.status_code == 200 and '<svg role="img"' in shown.text
+    code = re.search(r"<code>([^<]+)</code>", shown.text)
+    assert code
+    with Session(town) as s:
+        assert open_code(s, "LK-0001", code.group(1)) is not None
+    assert api.post("/tech/lockers/LK-0404/enrolment", data={"csrf": csrf}).status_code == 404
+    assert api.post("/tech/lockers/LK-0001/enrolment", data={}).status_code == 403
