@@ -127,5 +127,6 @@ def test_bill_of_materials_is_complete_for_six_slots() -> None:
         return sum(q for part, q in by_part.items() if word in part)
 
     # One lock, door switch, presence switch, driver, flyback diode and gate pull-down per slot.
-    for word in ("lock-style solenoid", "door switch", "presence", "n-channel mosfet", "flyback diode", "gate pull-down"):
+    per_slot = ("lock-style solenoid", "door switch", "presence", "n-channel mosfet", "flyback diode", "gate pull-down")
+    for word in per_slot:
         assert count(word) == 6, word

@@ -153,7 +153,21 @@ def new_broker_password(ctx: AppContext, locker_id: str) -> str | None:
     return password
 
 
-def build_bundle(ctx: AppContext, session: Session, locker: Locker, password: str | None) -> EnrolmentBundle:
+def broker_ca(ctx: AppContext) -> str | None:
+    """The PEM of ``locker_mqtt_ca_file`` for the bundle; read before any password changes, so a missing file
+    fails the request without cutting off the locker."""
+    path = ctx.settings.locker_mqtt_ca_file
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnrolmentRefusedError(500, f"locker_mqtt_ca_file {path} cannot be read: {exc}") from None
+
+
+def build_bundle(
+    ctx: AppContext, session: Session, locker: Locker, password: str | None, ca_pem: str | None
+) -> EnrolmentBundle:
     """The locker's bundle; re-basing ``acked_seq`` gives up events a dead Pi never delivered."""
     s = ctx.settings
     floor = seq_floor(session, locker)
@@ -164,7 +178,6 @@ def build_bundle(ctx: AppContext, session: Session, locker: Locker, password: st
     locker.acked_seq = floor
     locker.resend_asked_at = None
     session.add(locker)
-    ca = s.locker_mqtt_ca_file.read_text() if s.locker_mqtt_ca_file is not None else None
     return EnrolmentBundle(
         locker_id=locker.id,
         station_id=locker.station_id,
@@ -176,7 +189,7 @@ def build_bundle(ctx: AppContext, session: Session, locker: Locker, password: st
             tls=s.locker_mqtt_tls,
             username=locker.id,
             password=password,
-            ca_pem=ca,
+            ca_pem=ca_pem,
         ),
         pass_keys=ctx.keys.public(),
         max_quantity=s.max_quantity,

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -206,8 +207,6 @@ def wait_for_qr(
     ``enrol(cloud_url, code)`` fetches the bundle; a refused code is logged and the
     next QR is waited for. Anything else in front of the camera is ignored.
     """
-    import time
-
     tried: set[str] = set()
     while not should_stop():
         frame = camera.read()

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
@@ -27,6 +28,7 @@ from helmet_cloud.helmets import (
 from helmet_cloud.labels import LabelError, label_sheet
 from helmet_cloud.models import Helmet
 from helmet_cloud.timeutil import utcnow
+from helmet_protocol.stickers import HELMET_ID_RE
 
 router = APIRouter(prefix="/api", tags=["helmets"])
 
@@ -123,7 +125,11 @@ def list_helmets(
 
 @router.post("/helmets/{helmet_id}/retire")
 def retire_helmet(
-    helmet_id: str, session: SessionDep, request: Request, caller: TechnicianDep, body: RetireRequest | None = None
+    helmet_id: Annotated[str, PathParam(pattern=HELMET_ID_RE.pattern)],
+    session: SessionDep,
+    request: Request,
+    caller: TechnicianDep,
+    body: RetireRequest | None = None,
 ) -> HelmetPublic:
     """Take a helmet out of service (damaged, too old). If it sits in a slot, an alert asks to take it out."""
     try:

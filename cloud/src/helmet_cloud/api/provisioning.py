@@ -20,6 +20,7 @@ from helmet_cloud.broker_admin import BrokerAdminError, DynsecAdmin
 from helmet_cloud.context import AppContext
 from helmet_cloud.enrolment import (
     EnrolmentRefusedError,
+    broker_ca,
     build_bundle,
     claim,
     issue_code,
@@ -93,11 +94,16 @@ def _client(request: Request) -> str:
 def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> EnrolmentBundle:
     """New broker credentials and the bundle that carries them; the caller commits."""
     try:
+        ca_pem = broker_ca(ctx)
         password = new_broker_password(ctx, locker.id)
+    except EnrolmentRefusedError as exc:
+        session.rollback()
+        log.error("enrolment of %s: %s", locker.id, exc)
+        raise HTTPException(exc.status, str(exc)) from None
     except BrokerAdminError as exc:
         session.rollback()
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
-    return build_bundle(ctx, session, locker, password)
+    return build_bundle(ctx, session, locker, password, ca_pem)
 
 
 def _audit(session: Session, caller: Caller, action: str, locker_id: str, **detail: object) -> None:
