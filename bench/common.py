@@ -28,7 +28,8 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-RESULTS = BENCH / "results"
+# Tests point this elsewhere so a smoke run never overwrites the committed results.
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR", BENCH / "results"))
 BIN = Path(sys.executable).parent
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TICK = os.sysconf("SC_CLK_TCK")

@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from common import Goal, Summary
 from frames import CATEGORIES, SEVERITIES, Sample, frame_set
 
@@ -38,7 +39,7 @@ from helmet_edge.decoder_process import SupervisedDecoder
 from helmet_edge.decoder_zxing import ZxingDecoder
 from helmet_edge.ports import Frame
 
-RESULTS = Path(__file__).resolve().parent / "results" / "decode.md"
+RESULTS = common.RESULTS / "decode.md"
 
 
 def opencv(detector: cv2.QRCodeDetector | cv2.QRCodeDetectorAruco) -> Callable[[Frame], list[bytes]]:

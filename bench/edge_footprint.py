@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Goal, Summary
+from common import RESULTS, Goal, Summary
 from support.processes import LockerProcess
 
 from helmet_protocol.keys import public_key_b64
@@ -158,7 +158,7 @@ Goal under 150 MB: {"met" if max(idle[0], during[0]) < 150 else "MISSED"} (peak 
             ],
             {"idle": idle, "during": during},
         ).write(args.json)
-    out = Path(__file__).parent / "results" / "edge_footprint.md"
+    out = RESULTS / "edge_footprint.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)
     print(report)

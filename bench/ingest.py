@@ -27,7 +27,7 @@ import psycopg
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Goal, Summary
+from common import RESULTS, Goal, Summary
 
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.ingest import Ingestor
@@ -219,7 +219,7 @@ def main() -> None:
             goals,
             {db: {"ours": n / t_ours, "raw": n / t_raw} for db, t_ours, t_raw in results},
         ).write(args.json)
-    out = Path(__file__).parent / "results" / "ingest.md"
+    out = RESULTS / "ingest.md"
     out.write_text(report)
     print(report)
 
