@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_demo_prints_urls_that_answer_and_helmets_move(tmp_path: Path, broker: str) -> None:
     port = free_port()
-    cmd = [
+    cmd: list[str | Path] = [
         Path(sys.executable).parent / "helmet-sim",
         "demo",
         "--port",

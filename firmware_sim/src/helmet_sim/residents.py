@@ -154,9 +154,9 @@ class Resident:
             town.tally.note(f"{self.phone}: pass refused by the cloud: {exc}"[:120])
             self.tried = []
             return next_trip(self.rng, now, town.trips_per_day)
-        rig = town.rigs[station]
         leave_open = self.behaviour == Behaviour.DOOR_LEAVER
         with town.kiosks[station]:
+            rig = town.rigs[station]  # under the kiosk's lock: a power cut may have replaced it
             visit = kiosk.use_pass(rig, p["text"], leave_open=leave_open)
             replay = None
             if self.behaviour == Behaviour.REPLAYER and visit.taken:
@@ -214,10 +214,9 @@ class Resident:
         if station in self.tried or len(self.tried) >= 4:
             station = town.nearest(station, exclude=self.tried) or self.rng.randrange(len(town.rigs))
         self.tried.append(station)
-        rig = town.rigs[station]
         helmet = self.holding[0]
         with town.kiosks[station]:
-            slot = kiosk.put_back(rig, helmet)
+            slot = kiosk.put_back(town.rigs[station], helmet)
         if slot is None:
             town.tally.add(no_slot=1)
             nxt = town.nearest(station, exclude=self.tried)

@@ -36,6 +36,11 @@ class SimLocker:
     ) -> None:
         self.locker_id = locker_id
         self.helmet_host = helmet_host
+        self._kwargs = {
+            "data_dir": data_dir, "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "helmet_host": helmet_host,
+            "profile": profile, "fps": fps, "timing": timing, "persist_physical": persist_physical, "clock": clock,
+            "skew_s": skew_s, "idle_camera": idle_camera,
+        }  # fmt: skip
         pin_profile = load_profile(profile)
         data_dir.mkdir(parents=True, exist_ok=True)
         state_file = data_dir / "physical.json" if persist_physical else None
@@ -82,6 +87,14 @@ class SimLocker:
         if sock is not None:
             sock.close()  # the broker sees the connection drop and publishes the Last Will
         self.service.store.close()
+
+    def power_on(self) -> SimLocker:
+        """A fresh locker process on the same data directory and physical world (after :meth:`cut_power`)."""
+        if not self._kwargs["persist_physical"]:
+            raise ValueError("a power cut needs persist_physical=True: the doors and helmets must outlive the Pi")
+        rig = SimLocker(self.locker_id, **self._kwargs)  # type: ignore[arg-type]
+        rig.start()
+        return rig
 
     def feedback_count(self) -> int:
         """How often the kiosk's LED has changed: a person sees it blink when a code was read."""

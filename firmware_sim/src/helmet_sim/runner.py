@@ -56,6 +56,8 @@ def cloud_settings(options: TownOptions) -> dict[str, str]:
         "LOAN_OVERDUE_HOURS": "1",  # the smallest the cloud allows (whole hours of wall-clock time)
         "LOAN_MISSING_DAYS": "1",
         "LOAN_LOST_DAYS": "1",
+        # Every simulated phone comes from 127.0.0.1; the per-address limit is for a town of real phones.
+        "PASS_REQUESTS_PER_MINUTE_PER_IP": "100000",
     }
 
 

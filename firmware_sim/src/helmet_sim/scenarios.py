@@ -16,6 +16,7 @@ from pathlib import Path
 from helmet_sim.broker import Broker, start_mosquitto
 from helmet_sim.camera import VirtualCamera
 from helmet_sim.network import Cable
+from helmet_sim.rig import SimLocker
 
 
 def broker_restart(broker: Broker, workdir: Path, *, down_for: float = 1.0) -> Broker:
@@ -37,6 +38,30 @@ def locker_offline(cable: Cable) -> Iterator[None]:
         yield
     finally:
         cable.plug()
+
+
+@contextmanager
+def locker_offline_for(cable: Cable, simulated: timedelta, speed: float) -> Iterator[None]:
+    """The locker's network is gone for ``simulated`` town time (an hour at x60 is a real minute).
+
+    The ``with`` block runs while it is gone (residents keep using the locker); on leaving it,
+    the rest of the outage is waited out before the cable goes back in.
+    """
+    ends = time.monotonic() + simulated.total_seconds() / speed
+    with locker_offline(cable):
+        yield
+        time.sleep(max(0.0, ends - time.monotonic()))
+
+
+def power_cut(rig: SimLocker, *, off_for: float = 1.0) -> SimLocker:
+    """The Pi loses power (no goodbye, no lock driven, only committed data kept) and boots again.
+
+    Doors and helmets stay as they are. Returns the new locker instance, which reconciles what it
+    stored with what its sensors read. The rig must keep its physical world (``persist_physical``).
+    """
+    rig.cut_power()
+    time.sleep(off_for)
+    return rig.power_on()
 
 
 @contextmanager
