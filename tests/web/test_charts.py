@@ -14,10 +14,10 @@ NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 def test_hourly_buckets_count_borrows_and_returns_in_the_towns_time_zone() -> None:
     zurich = ZoneInfo("Europe/Zurich")  # UTC+1 in November
     flows = [
-        (NOW - timedelta(minutes=10), "helmet.borrowed"),  # 13:20 local
-        (NOW - timedelta(minutes=20), "helmet.returned"),  # 13:10 local
-        (NOW - timedelta(hours=1), "helmet.borrowed"),  # 12:30 local
-        (NOW - timedelta(hours=30), "helmet.borrowed"),  # outside the last 24 hours
+        (NOW - timedelta(minutes=10), "helmet.borrowed", 1),  # 13:20 local
+        (NOW - timedelta(minutes=20), "helmet.returned", 1),  # 13:10 local
+        (NOW - timedelta(hours=1), "helmet.borrowed", 1),  # 12:30 local
+        (NOW - timedelta(hours=30), "helmet.borrowed", 1),  # outside the last 24 hours
     ]
     data = buckets(flows, now=NOW, step="hour", count=24, zone=zurich)
     assert len(data) == 24
@@ -27,7 +27,7 @@ def test_hourly_buckets_count_borrows_and_returns_in_the_towns_time_zone() -> No
 
 
 def test_daily_buckets_end_today() -> None:
-    flows = [(NOW - timedelta(days=d), "helmet.returned") for d in (0, 1, 1, 20)]
+    flows = [(NOW - timedelta(days=d), "helmet.returned", 1) for d in (0, 1, 1, 20)]
     data = buckets(flows, now=NOW, step="day", count=14, zone=ZoneInfo("UTC"))
     assert [b.label for b in data[-2:]] == ["11-27", "11-28"]
     assert [b.returns for b in data[-2:]] == [2, 1]
@@ -35,7 +35,9 @@ def test_daily_buckets_end_today() -> None:
 
 
 def test_bar_chart_escapes_labels_and_scales_to_the_peak() -> None:
-    data = buckets([(NOW, "helmet.borrowed")] * 7, now=NOW, step="hour", count=3, zone=ZoneInfo("UTC"))
+    data = buckets(
+        [(NOW, "helmet.borrowed", 5), (NOW, "helmet.borrowed", 2)], now=NOW, step="hour", count=3, zone=ZoneInfo("UTC")
+    )
     svg = bar_chart(data, title="<script>", borrows_label="B&R", returns_label="R")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "B&amp;R" in svg
     assert ">10</text>" in svg  # the y axis reaches the next round step above 7

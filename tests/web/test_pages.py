@@ -324,3 +324,31 @@ def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(
         assert open_code(s, "LK-0001", code.group(1)) is not None
     assert api.post("/tech/lockers/LK-0404/enrolment", data={"csrf": csrf}).status_code == 404
     assert api.post("/tech/lockers/LK-0001/enrolment", data={}).status_code == 403
+
+
+def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engine) -> None:
+    from datetime import timedelta
+
+    from helmet_cloud.web import queries
+
+    now = utcnow().replace(minute=30, second=0, microsecond=0)
+    ingest = Ingestor(town, Recorder())
+    ingest.handle([status("LK-0001", now, online=True)])
+    ingest.handle(
+        [
+            event("LK-0001", 1, now - timedelta(hours=3), "helmet.stocked", slot=1, helmet_id="H-1"),
+            event("LK-0001", 2, now - timedelta(hours=2, minutes=50), "helmet.borrowed", slot=1, helmet_id="H-1"),
+            event("LK-0001", 3, now - timedelta(minutes=20), "helmet.returned", slot=1, helmet_id="H-1"),
+            event("LK-0001", 4, now - timedelta(minutes=10), "helmet.borrowed", slot=1, helmet_id="H-1"),
+            event("LK-0002", 1, now - timedelta(minutes=5), "helmet.stocked", slot=1, helmet_id="H-2"),
+        ]
+    )
+    with Session(town) as s:
+        counts = sorted(queries.flows_per_hour(s, now - timedelta(days=1)))
+        assert counts == [
+            (now.replace(minute=0) - timedelta(hours=3), "helmet.borrowed", 1),
+            (now.replace(minute=0), "helmet.borrowed", 1),
+            (now.replace(minute=0), "helmet.returned", 1),
+        ]
+        assert queries.flows_per_hour(s, now - timedelta(days=1), ["LK-0002"]) == []
+        assert queries.demand(s, now - timedelta(hours=1)) == {"ST-A": (1, 1)}

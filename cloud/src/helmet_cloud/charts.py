@@ -26,11 +26,11 @@ class Bucket:
 
 
 def buckets(
-    flows: Sequence[tuple[datetime, str]], *, now: datetime, step: str, count: int, zone: ZoneInfo
+    flows: Sequence[tuple[datetime, str, int]], *, now: datetime, step: str, count: int, zone: ZoneInfo
 ) -> list[Bucket]:
     """Count borrows and returns per hour (``step="hour"``) or day, the last ``count`` of them up to ``now``.
 
-    ``flows`` are (time, kind) pairs; buckets follow the town's clock (``zone``).
+    ``flows`` are (time, kind, how many) triples, e.g. per UTC hour; buckets follow the town's clock (``zone``).
     """
     local_now = now.astimezone(zone)
     if step == "hour":
@@ -44,12 +44,12 @@ def buckets(
     width = timedelta(hours=1) if step == "hour" else timedelta(days=1)
     borrows: Counter[int] = Counter()
     returns: Counter[int] = Counter()
-    for ts, kind in flows:
+    for ts, kind, n in flows:
         local = ts.astimezone(zone)
         if local < starts[0] or local >= starts[-1] + width:
             continue
         index = _index(starts, local, width)
-        (borrows if kind == "helmet.borrowed" else returns)[index] += 1
+        (borrows if kind == "helmet.borrowed" else returns)[index] += n
     return [Bucket(s.strftime(fmt), borrows[i], returns[i]) for i, s in enumerate(starts)]
 
 

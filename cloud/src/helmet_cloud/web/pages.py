@@ -61,14 +61,14 @@ def flow_charts(
     session: Session, ctx: AppContext, now: datetime, lang: str, locker_ids: list[str] | None = None
 ) -> dict[str, Markup]:
     """Borrows and returns per hour (last 24) and per day (last 14), for the town or some lockers."""
-    pairs = [(ts, kind) for ts, kind, _locker in queries.flows(session, now - timedelta(days=14), locker_ids)]
+    counts = queries.flows_per_hour(session, now - timedelta(days=15), locker_ids)
     tz = zone(ctx)
     out = {}
     for step, count, title in (
         ("hour", 24, "Borrows and returns per hour"),
         ("day", 14, "Borrows and returns per day"),
     ):
-        data = charts.buckets(pairs, now=now, step=step, count=count, zone=tz)
+        data = charts.buckets(counts, now=now, step=step, count=count, zone=tz)
         svg = charts.bar_chart(
             data,
             title=i18n.gettext(lang, title),

@@ -6,9 +6,10 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from helmet_cloud.api.stations import StationStatus, station_status
@@ -154,27 +155,43 @@ def recent_commands(session: Session, locker_ids: list[str], limit: int = 20) ->
     )
 
 
-def flows(session: Session, since: datetime, locker_ids: list[str] | None = None) -> list[tuple[datetime, str, str]]:
-    """(time, kind, locker) of every borrow and return since ``since``, optionally at some lockers only."""
-    q = select(RawEvent.ts, RawEvent.kind, RawEvent.locker_id).where(
-        col(RawEvent.ts) >= since,
-        col(RawEvent.kind).in_([EventKind.HELMET_BORROWED, EventKind.HELMET_RETURNED]),
-    )
+FLOWS = (EventKind.HELMET_BORROWED, EventKind.HELMET_RETURNED)
+
+
+def _utc_hour(session: Session) -> ColumnElement[Any]:
+    """The start of an event's hour in UTC, computed by the database (so a year of events is never read)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", func.timezone("UTC", col(RawEvent.ts)))
+    return func.strftime("%Y-%m-%d %H:00:00", col(RawEvent.ts))  # SQLite keeps UTC text
+
+
+def flows_per_hour(
+    session: Session, since: datetime, locker_ids: list[str] | None = None
+) -> list[tuple[datetime, str, int]]:
+    """(UTC hour, kind, count) of borrows and returns since ``since``, optionally at some lockers only."""
+    hour = _utc_hour(session).label("hour")
+    q = select(hour, RawEvent.kind, func.count()).where(col(RawEvent.ts) >= since, col(RawEvent.kind).in_(FLOWS))
     if locker_ids is not None:
         q = q.where(col(RawEvent.locker_id).in_(locker_ids))
-    return [(aware(ts), kind, locker) for ts, kind, locker in session.exec(q).all()]
+    out = []
+    for at, kind, n in session.exec(q.group_by(hour, col(RawEvent.kind))).all():
+        start = datetime.fromisoformat(at) if isinstance(at, str) else at
+        out.append((aware(start), kind, n))
+    return out
 
 
 def demand(session: Session, since: datetime) -> dict[str, tuple[int, int]]:
     """(borrows, returns) per station since ``since``."""
-    station_of = dict(session.exec(select(Locker.id, Locker.station_id)).all())
+    rows = session.exec(
+        select(Locker.station_id, RawEvent.kind, func.count())
+        .join(Locker, col(Locker.id) == col(RawEvent.locker_id))
+        .where(col(RawEvent.ts) >= since, col(RawEvent.kind).in_(FLOWS))
+        .group_by(col(Locker.station_id), col(RawEvent.kind))
+    ).all()
     out: dict[str, tuple[int, int]] = {}
-    for _ts, kind, locker in flows(session, since):
-        station = station_of.get(locker)
-        if station is None:
-            continue
+    for station, kind, n in rows:
         b, r = out.get(station, (0, 0))
-        out[station] = (b + 1, r) if kind == EventKind.HELMET_BORROWED else (b, r + 1)
+        out[station] = (b + n, r) if kind == EventKind.HELMET_BORROWED else (b, r + n)
     return out
 
 
@@ -197,14 +214,3 @@ def nearest_with_room(
 
 def helmet(session: Session, helmet_id: str) -> Helmet | None:
     return session.get(Helmet, helmet_id)
-
-
-def helmets(session: Session, status: str | None, limit: int = 200) -> list[Helmet]:
-    q = select(Helmet)
-    if status:
-        q = q.where(Helmet.status == status)
-    return list(session.exec(q.order_by(col(Helmet.id)).limit(limit)).all())
-
-
-def since_hours(now: datetime, hours: int) -> datetime:
-    return now - timedelta(hours=hours)
