@@ -118,12 +118,13 @@ def one_size(n: int, seconds: float, burst: int, tmp: Path) -> dict[str, float]:
             elapsed = watch.seconds
             drain_s = wait_for(lambda: town.total()[3] == 0, 120, "peak acknowledged")
             prober.close()
-            _, _pub2, ack2, _ = town.total()
-            t0 = time.monotonic()
+            ack2 = town.total()[2]
+            town.burst_ready.clear()
             town.send("burst", burst)
             with ProcWatch({"broker": broker.process.pid, "cloud": cloud.proc.pid}) as bwatch:  # type: ignore[attr-defined]
-                burst_s = wait_for(lambda: town.total()[2] >= ack2 + burst * n, 600, "burst acknowledged")
-            burst_s = time.monotonic() - t0
+                wait_for(lambda: town.total()[2] >= ack2 + burst * n, 600, "burst acknowledged")
+            # From the moment every outbox held its burst (each locker's own disk writes are not the cloud's cost).
+            burst_s = time.time() - max(town.burst_ready.values())
             lat = prober.latencies_ms
             return {
                 "lockers": n,

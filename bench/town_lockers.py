@@ -142,6 +142,7 @@ class Town:
             made = sim.store.commit(events=[self._draft(sim) for _ in range(count)], now=datetime.now(UTC))
             sim.last_seq = made[-1].seq
             sim.state_dirty = True
+        self.out.put(("burst", self.index, time.time()))  # the outboxes are full: the clock starts
 
     def _draft(self, sim: SimLocker) -> EventDraft:
         full = [n for n, h in sim.slots.items() if h is not None]
@@ -258,6 +259,7 @@ class TownProcesses:
         self.procs: list[Any] = []
         self.counts: dict[int, tuple[int, int, int, int]] = {}  # per child: connected, published, acked, unacked
         self.probes: list[tuple[str, str, float]] = []
+        self.burst_ready: dict[int, float] = {}  # per child: wall time its outboxes held the burst
         groups = [ids[i : i + per_process] for i in range(0, len(ids), per_process)]
         for n, group in enumerate(groups):
             q = ctx.Queue()
@@ -288,6 +290,8 @@ class TownProcesses:
                 return
             if item[0] == "probe":
                 self.probes.append((item[1], item[2], item[3]))
+            elif item[0] == "burst":
+                self.burst_ready[item[1]] = item[2]
             else:
                 self.counts[item[1]] = item[2:]
 
