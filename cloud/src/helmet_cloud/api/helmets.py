@@ -27,7 +27,7 @@ from helmet_cloud.helmets import (
 )
 from helmet_cloud.labels import LabelError, label_sheet
 from helmet_cloud.models import Helmet
-from helmet_cloud.timeutil import utcnow
+from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
 
 router = APIRouter(prefix="/api", tags=["helmets"])
@@ -64,7 +64,9 @@ class HelmetPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Helmet) -> HelmetPublic:
-        return cls.model_validate(row, from_attributes=True)
+        """Times in UTC with their offset (SQLite hands them back naive)."""
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        return cls.model_validate({k: aware(v) if isinstance(v, datetime) else v for k, v in values.items()})
 
 
 class Registered(BaseModel):
