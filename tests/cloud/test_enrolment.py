@@ -238,3 +238,39 @@ def test_a_replacement_pi_numbers_its_events_after_what_the_cloud_holds(
         eventually(lambda: acked() == 6)  # the cloud gave up seq 4 and acknowledges the new Pi's events
         new_pi.close()
     engine.dispose()
+
+
+def test_the_bundle_names_the_brokers_street_address_and_its_ca(
+    tmp_path: Path, database_url: str, mosquitto: Broker
+) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    settings = CloudSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        mqtt_port=mosquitto.port,
+        locker_mqtt_host="mqtt.town.example",
+        locker_mqtt_port=8883,
+        locker_mqtt_tls=True,
+        locker_mqtt_ca_file=ca,
+    )
+    with TestClient(create_app(settings)) as api:
+        tech = setup_locker(api, settings)
+        code = new_code(api, tech)["code"]
+        ca.unlink()  # a broken deployment: the request fails and the code is not spent
+        broken = api.post("/api/enrolment", json={"code": code})
+        assert broken.status_code == 500 and "locker_mqtt_ca_file" in broken.json()["detail"]
+        ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        bundle = read_bundle_file(api.post("/api/enrolment", json={"code": code}).content)
+    m = bundle.mqtt
+    assert (m.host, m.port, m.tls, m.ca_pem) == ("mqtt.town.example", 8883, True, ca.read_text())
+    # On the Pi the CA becomes a private file that the broker connection uses.
+    data = tmp_path / "pi"
+    enroll.install(data, bundle)
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(f'data_dir = "{data}"\n')
+    from helmet_edge.config import load_settings
+
+    s = load_settings(cfg)
+    assert s.mqtt.ca_file is not None and s.mqtt.ca_file.read_text() == ca.read_text()
+    assert stat.S_IMODE(s.mqtt.ca_file.stat().st_mode) == 0o600
