@@ -74,7 +74,8 @@ def test_a_pass_verifies_within_the_configured_tolerance(
 # -- end to end: borrow at a fast locker, return at a slow one ------------------------------------------------
 
 
-def send_configs(port: int, lockers: list[str]) -> None:
+def send_configs(port: int, lockers: list[str], key: Ed25519PrivateKey = KEY) -> None:
+    """The cloud's retained config for each locker: trust ``key`` as ``k1``."""
     c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="config-publisher")
     c.connect("127.0.0.1", port)
     c.loop_start()
@@ -82,7 +83,7 @@ def send_configs(port: int, lockers: list[str]) -> None:
         cfg = LockerConfig(
             locker_id=lk,
             slot_count=6,
-            pass_keys={"k1": public_key_b64(KEY)},
+            pass_keys={"k1": public_key_b64(key)},
             revoked_pass_ids=[],
             helmet_url_host="helmets.example.org",
             ts=datetime.now(UTC),
