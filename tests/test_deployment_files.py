@@ -130,3 +130,113 @@ def test_bill_of_materials_is_complete_for_six_slots() -> None:
     per_slot = ("lock-style solenoid", "door switch", "presence", "n-channel mosfet", "flyback diode", "gate pull-down")
     for word in per_slot:
         assert count(word) == 6, word
+
+
+def _certificates(folder: Path) -> None:
+    """A throwaway CA and a broker certificate for 127.0.0.1 (what deploy/certs holds in production)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test CA"))
+        .issuer_name(name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (folder / "ca.crt").write_bytes(ca.public_bytes(pem))
+    (folder / "broker.crt").write_bytes(cert.public_bytes(pem))
+    (folder / "broker.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+def test_the_compose_broker_config_runs_tls_for_lockers_and_refuses_anonymous_clients(tmp_path: Path) -> None:
+    """hardware/mosquitto/mosquitto.compose.conf on a real Mosquitto, with only its paths and ports moved."""
+    import getpass
+    import ssl
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from support.secure_broker import PLUGIN
+    from support.waiting import eventually
+
+    from helmet_sim.broker import free_port, wait_port
+
+    exe, ctrl = shutil.which("mosquitto") or "/usr/sbin/mosquitto", shutil.which("mosquitto_ctrl")
+    if not Path(exe).exists() or ctrl is None or not PLUGIN.exists():
+        pytest.skip("mosquitto with its dynamic-security plugin is not installed")
+    _certificates(tmp_path)
+    subprocess.run([ctrl, "dynsec", "init", str(tmp_path / "dynamic-security.json"), "admin", "pw"], check=True)
+    tls_port, plain_port = free_port(), free_port()
+    conf = (ROOT / "hardware" / "mosquitto" / "mosquitto.compose.conf").read_text()
+    conf = (
+        conf.replace("/usr/lib/mosquitto_dynamic_security.so", str(PLUGIN))
+        .replace("/mosquitto/data/", f"{tmp_path}/")
+        .replace("/mosquitto/certs/", f"{tmp_path}/")
+        .replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+        .replace("listener 1883", f"listener {plain_port} 127.0.0.1")
+        .replace("log_dest stdout", f"log_dest file {tmp_path}/mosquitto.log")
+    )
+    (tmp_path / "mosquitto.conf").write_text(conf + f"user {getpass.getuser()}\n")
+    proc = subprocess.Popen([exe, "-c", str(tmp_path / "mosquitto.conf")], stderr=subprocess.PIPE)
+    clients: list[mqtt.Client] = []
+
+    def connect(port: int, user: str | None, *, tls: bool) -> list[Any]:
+        result: list[Any] = []
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"t{len(clients)}")
+        if user:
+            c.username_pw_set(user, "pw")
+        if tls:
+            c.tls_set(ca_certs=str(tmp_path / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.on_connect = lambda _c, _u, _f, rc, _p: result.append(rc)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        clients.append(c)
+        return result
+
+    try:
+        wait_port(tls_port)
+        wait_port(plain_port)
+        admin, anonymous, stranger = (
+            connect(tls_port, "admin", tls=True),
+            connect(plain_port, None, tls=False),
+            connect(tls_port, "admin-typo", tls=True),
+        )
+        assert not eventually(lambda: admin)[0].is_failure
+        assert eventually(lambda: anonymous)[0].is_failure  # no anonymous access
+        assert eventually(lambda: stranger)[0].is_failure
+    finally:
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
