@@ -65,4 +65,6 @@ def render(
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
     response.headers["Content-Language"] = i18n.HTML_LANG[lang]
     response.headers["Vary"] = "Accept-Language, Cookie"
+    # Pages show personal data (passes, loans) and change all the time: never kept by a cache.
+    response.headers["Cache-Control"] = "private, no-store"
     return response
