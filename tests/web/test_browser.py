@@ -215,6 +215,15 @@ def test_a_resident_on_a_phone_switches_language_signs_in_and_gets_a_pass_the_lo
     # Bring them back, so the town hall is full again for the rebalancing round.
     for helmet in re.findall(r"H-\d{4}", loans.inner_text()):
         assert town.lk1.ask(op="insert", helmet_id=helmet)["ok"]
+
+    # Standing at the locker, one more helmet with "Open now": no camera needed.
+    page.goto("/s/ST-1")
+    page.locator('label[for="q1"]').click()
+    page.get_by_role("button", name="Get my pass").click()
+    page.get_by_role("button", name="Open now").click()
+    page.get_by_text("The locker opened. Take your helmets.").wait_for(timeout=15_000)  # the page reloads itself
+    [helmet] = town.lk1.ask(op="take", count=1)["helmets"]
+    assert town.lk1.ask(op="insert", helmet_id=helmet)["ok"]
     page.context.close()
 
 
