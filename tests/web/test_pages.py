@@ -132,7 +132,8 @@ def test_acknowledging_and_resolving_an_alert_needs_the_forms_csrf(
     csrf = web_login(api, settings, "staff")
     page = api.get("/staff/alerts")
     assert "Station B has no helmets" in page.text and f'value="{csrf}"' in page.text
-    assert api.post(f"/staff/alerts/{alert_id}/acknowledge", data={"csrf": "forged"}).status_code == 403
+    forged = api.post(f"/staff/alerts/{alert_id}/acknowledge", data={"csrf": "forged"})
+    assert forged.status_code == 403 and "reload the page and try again" in forged.text
     with Session(town) as s:
         assert s.get(Alert, alert_id).acknowledged_at is None  # type: ignore[union-attr]
     done = api.post(f"/staff/alerts/{alert_id}/acknowledge", data={"csrf": csrf, "back": "/staff/"})

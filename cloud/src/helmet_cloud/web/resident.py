@@ -108,7 +108,7 @@ def verify(
     return response
 
 
-def _signed_in(request: Request, session: Session, station_id: str) -> Caller:
+def _signed_in(request: Request, session: Session) -> Caller:
     caller = _resident(request, session)
     if caller is None:
         raise PageError(401, "Sign in again: your session has ended.")
@@ -125,7 +125,7 @@ def new_pass(
 ) -> Response:
     """A borrow pass through the passes API (which enforces the limits)."""
     st = _station(session, station_id)
-    caller = _signed_in(request, session, st.id)
+    caller = _signed_in(request, session)
     try:
         passes_api.rate_limit(request, ctx, caller)  # the API's limits hold for the page too
         issued = passes_api.request_pass(
@@ -151,7 +151,7 @@ def show_pass(
     session: SessionDep,
 ) -> Response:
     st = _station(session, station_id)
-    caller = _signed_in(request, session, st.id)
+    caller = _signed_in(request, session)
     issued = _own_pass(session, caller, pass_id)
     expires = aware(issued.expires_at)
     online = session.exec(
@@ -188,7 +188,7 @@ def open_now(
 ) -> Response:
     """ "Open now" through the commands API: the locker opens as if the pass were shown to its camera."""
     st = _station(session, station_id)
-    caller = _signed_in(request, session, st.id)
+    caller = _signed_in(request, session)
     here = f"/s/{st.id}/pass/{pass_id}"
     try:
         body = commands_api.OpenNow(locker_id=locker_id)

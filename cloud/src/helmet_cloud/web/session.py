@@ -14,7 +14,7 @@ import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, HTTPException, Request, status
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
@@ -35,11 +35,6 @@ class LoginRequiredError(Exception):
     def __init__(self, login_url: str) -> None:
         super().__init__(login_url)
         self.login_url = login_url
-
-
-class CsrfError(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(status.HTTP_403_FORBIDDEN, "the form is stale or came from another site: reload the page")
 
 
 def csrf_for(token: str) -> str:
@@ -109,7 +104,7 @@ def _csrf_check(cookie: str) -> Any:
     def check(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -> None:
         token = request.cookies.get(cookie)
         if not token or not hmac.compare_digest(csrf, csrf_for(token)):
-            raise CsrfError()
+            raise PageError(403, "The form is out of date or came from another site: reload the page and try again.")
 
     return Depends(check)
 
