@@ -63,7 +63,7 @@ class Town:
         return eventually(code)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
@@ -234,6 +234,11 @@ def test_the_helmet_sticker_page_says_whose_it_is_and_where_to_return_it(browser
     assert page.get_by_text("Helmet station, the town's shared helmet programme").is_visible()
     assert page.locator(".nearest li").first.inner_text().startswith("Town hall")
     assert_accessible(page)
+    # The keyboard's first stop skips to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
     page.context.close()
 
 
