@@ -132,51 +132,6 @@ def test_bill_of_materials_is_complete_for_six_slots() -> None:
         assert count(word) == 6, word
 
 
-def _certificates(folder: Path) -> None:
-    """A throwaway CA and a broker certificate for 127.0.0.1 (what deploy/certs holds in production)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("test CA"))
-        .issuer_name(name("test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (folder / "ca.crt").write_bytes(ca.public_bytes(pem))
-    (folder / "broker.crt").write_bytes(cert.public_bytes(pem))
-    (folder / "broker.key").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
 def test_the_compose_broker_config_runs_tls_for_lockers_and_refuses_anonymous_clients(tmp_path: Path) -> None:
     """hardware/mosquitto/mosquitto.compose.conf on a real Mosquitto, with only its paths and ports moved."""
     import getpass
@@ -184,6 +139,7 @@ def test_the_compose_broker_config_runs_tls_for_lockers_and_refuses_anonymous_cl
 
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
+    from support.certs import certificates
     from support.secure_broker import PLUGIN
     from support.waiting import eventually
 
@@ -192,7 +148,7 @@ def test_the_compose_broker_config_runs_tls_for_lockers_and_refuses_anonymous_cl
     exe, ctrl = shutil.which("mosquitto") or "/usr/sbin/mosquitto", shutil.which("mosquitto_ctrl")
     if not Path(exe).exists() or ctrl is None or not PLUGIN.exists():
         pytest.skip("mosquitto with its dynamic-security plugin is not installed")
-    _certificates(tmp_path)
+    certificates(tmp_path)
     subprocess.run([ctrl, "dynsec", "init", str(tmp_path / "dynamic-security.json"), "admin", "pw"], check=True)
     tls_port, plain_port = free_port(), free_port()
     conf = (ROOT / "hardware" / "mosquitto" / "mosquitto.compose.conf").read_text()
