@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent / "helmet-cloud"
 
 
 def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HELMET_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "HELMET_DATA_DIR": str(data_dir), "HELMET_DATABASE_URL": f"sqlite:///{data_dir}/db/cloud.db"}
     return subprocess.run([BIN, "keys", *args], env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -134,7 +134,11 @@ def _cli_actor() -> str:
 
 
 def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
-    """An audit entry for a command-line action that changes no table (keys live in a file)."""
+    """An audit entry for a command-line action that changes no table (keys live in a file).
+
+    The action is done by then; if the database cannot take the entry, say so and exit non-zero.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlmodel import Session
 
     from helmet_cloud import audit
@@ -142,14 +146,20 @@ def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
     from helmet_cloud.settings import CloudSettings
 
     settings = CloudSettings()
-    migrate(settings.database_url)
-    engine = make_engine(settings.database_url)
     try:
-        with Session(engine) as session:
-            audit.record(session, actor=_cli_actor(), action=action, subject_type=subject_type, subject_id=subject_id)
-            session.commit()
-    finally:
-        engine.dispose()
+        migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            with Session(engine) as session:
+                audit.record(
+                    session, actor=_cli_actor(), action=action, subject_type=subject_type, subject_id=subject_id
+                )
+                session.commit()
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        typer.echo(f"warning: {action} {subject_id} is done but not in the audit log: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 keys_app = typer.Typer(help="pass signing keys", no_args_is_help=True)
@@ -174,8 +184,8 @@ def keys_rotate() -> None:
     from helmet_cloud.settings import CloudSettings
 
     kid = rotate(CloudSettings().keys_path)
-    _audit_cli("keys.rotate", "key", kid)
     typer.echo(f"new active key: {kid}")
+    _audit_cli("keys.rotate", "key", kid)
 
 
 @keys_app.command("retire")
@@ -189,5 +199,5 @@ def keys_retire(kid: str) -> None:
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    _audit_cli("keys.retire", "key", kid)
     typer.echo(f"retired {kid}")
+    _audit_cli("keys.retire", "key", kid)

@@ -13,11 +13,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 
-def make_engine(url: str) -> Engine:
+def _make_sqlite_dir(url: str) -> None:
+    """SQLite creates the file but not its folder (``var/`` on a fresh checkout)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        _make_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -41,6 +47,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision."""
+    _make_sqlite_dir(url)
     command.upgrade(alembic_config(url), "head")
 
 
