@@ -41,6 +41,9 @@ def test_an_unenrolled_pi_enrols_from_the_qr_at_its_camera(tmp_path: Path, mosqu
         tmp_path / "cloud", mosquitto.port, f"sqlite:///{tmp_path}/cloud.db", HELMET_PUBLIC_HOST=f"127.0.0.1:{port}"
     )
     cloud.add_user("tom", "admin", "correct horse")
+    base = f"https://127.0.0.1:{port}"
+    trust = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    http = httpx.Client(base_url=base, verify=trust, timeout=10)  # before the server: nothing to leak if it fails
     tls = ["--ssl-keyfile", str(tmp_path / "broker.key"), "--ssl-certfile", str(tmp_path / "broker.crt")]
     server = subprocess.Popen(
         [BIN / "uvicorn", "helmet_cloud.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), *tls],
@@ -48,8 +51,6 @@ def test_an_unenrolled_pi_enrols_from_the_qr_at_its_camera(tmp_path: Path, mosqu
         stdout=cloud.log,
         stderr=subprocess.STDOUT,
     )
-    base = f"https://127.0.0.1:{port}"
-    http = httpx.Client(base_url=base, verify=ssl.create_default_context(cafile=str(tmp_path / "ca.crt")), timeout=10)
     pi: subprocess.Popen[str] | None = None
     try:
         eventually(lambda: _ready(http), timeout=30)
@@ -100,7 +101,11 @@ def test_an_unenrolled_pi_enrols_from_the_qr_at_its_camera(tmp_path: Path, mosqu
             pi.communicate()
         http.close()
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         cloud.log.close()
 
 
