@@ -33,9 +33,18 @@ def start_secure_broker(tmp_path: Path) -> tuple[Broker, DynsecAdmin]:
         extra_conf=f"allow_anonymous false\nplugin {PLUGIN}\nplugin_opt_config_file {dynsec}\n",
         anonymous=False,
     )
-    admin = DynsecAdmin("127.0.0.1", broker.port, *ADMIN)
-    admin.ensure_roles()
-    admin.create_cloud_user(*CLOUD)
+    try:
+        admin = DynsecAdmin("127.0.0.1", broker.port, *ADMIN)
+    except BaseException:
+        broker.stop()  # never leave a broker behind when its admin cannot get in
+        raise
+    try:
+        admin.ensure_roles()
+        admin.create_cloud_user(*CLOUD)
+    except BaseException:
+        admin.close()
+        broker.stop()
+        raise
     return broker, admin
 
 
