@@ -349,3 +349,19 @@ def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engin
         ]
         assert queries.flows_per_hour(s, now - timedelta(days=1), ["LK-0002"]) == []
         assert queries.demand(s, now - timedelta(hours=1)) == {"ST-A": (1, 1)}
+
+
+def test_the_helmet_page_lists_the_stations_nearest_to_the_phone(api: TestClient, town: Engine) -> None:
+    ingest = Ingestor(town, Recorder())
+    ingest.handle([status("LK-0001", at(0), online=True), status("LK-0002", at(0), online=True)])
+    # ST-A is at 47.37 and ST-B at 47.38 (register_town): a phone just north of ST-B sees ST-B first.
+    near_b = api.get("/h/H-00042?near=47.3850,8.54")
+    names = re.findall(r"<strong>(Station [AB])</strong>", near_b.text)
+    assert names == ["Station B", "Station A"] and "Nearest to where you are." in near_b.text
+    assert re.findall(r"<strong>(Station [AB])</strong>", api.get("/h/H-00042?near=47.30,8.54").text) == [
+        "Station A",
+        "Station B",
+    ]
+    for bad in ("91,8", "47.3;8.5", "x,y", "47.3,8.5,1"):
+        resp = api.get(f"/h/H-00042?near={bad}")
+        assert resp.status_code == 422 and "not a place on Earth" in resp.text

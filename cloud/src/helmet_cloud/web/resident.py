@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
@@ -207,21 +208,44 @@ def sign_out(request: Request, station_id: StationPath, session: SessionDep) -> 
     return response
 
 
+NEAR_RE = re.compile(r"^(-?\d{1,2}(?:\.\d{1,7})?),(-?\d{1,3}(?:\.\d{1,7})?)$")
+
+
+def _point(near: str | None) -> tuple[float, float] | None:
+    """``lat,lon`` from the phone's location, or None when absent or not a place on Earth."""
+    match = NEAR_RE.fullmatch(near or "")
+    if match is None:
+        return None
+    lat, lon = float(match.group(1)), float(match.group(2))
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
 @router.get("/h/{helmet_id}")
-def helmet(request: Request, helmet_id: Annotated[str, Path(max_length=40)], session: SessionDep) -> Response:
-    """What a phone shows for a helmet's sticker: whose it is, how to return it, the nearest stations."""
+def helmet(
+    request: Request,
+    helmet_id: Annotated[str, Path(max_length=40)],
+    session: SessionDep,
+    near: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """What a phone shows for a helmet's sticker: whose it is, how to return it, the nearest stations.
+
+    Nearest to the phone when it shared its location (``?near=lat,lon``), else to the helmet's last station.
+    """
     if not HELMET_ID_RE.fullmatch(helmet_id):
         raise PageError(404, "This is not one of our helmet stickers.")
     row = queries.helmet(session, helmet_id)
     stations = queries.all_stations(session)
-    anchor = None
-    if row is not None and row.locker_id:
+    point = _point(near)
+    if near is not None and point is None:
+        raise PageError(422, "That location is not a place on Earth.")
+    if point is None and row is not None and row.locker_id:
         locker = session.get(Locker, row.locker_id)
-        anchor = session.get(Station, locker.station_id) if locker else None
-    near = (
-        queries.nearest_with_room(stations, anchor.lat, anchor.lon)
-        if anchor
+        last = session.get(Station, locker.station_id) if locker else None
+        point = (last.lat, last.lon) if last else None
+    nearest = (
+        queries.nearest_with_room(stations, *point)
+        if point
         else [(s, None) for s in stations if s.free_slots > 0 and s.lockers_online > 0][:3]
     )
-    context = {"helmet_id": helmet_id, "helmet": row, "near": near, "anchor": anchor}
+    context = {"helmet_id": helmet_id, "helmet": row, "near": nearest, "located": _point(near) is not None}
     return page(request, "resident/helmet.html", context)
