@@ -67,3 +67,16 @@ def test_map_with_a_tile_url_draws_tiles_behind_the_stations() -> None:
     tiles = re.findall(r'<image href="/tiles/(\d+)/(\d+)/(\d+)\.png"', svg)
     assert tiles and all(z == "18" for z, _, _ in tiles)
     assert svg.index("<image") < svg.index("<circle")
+
+
+def test_a_map_tile_setting_must_be_a_tile_template() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from helmet_cloud.settings import CloudSettings
+
+    assert CloudSettings(map_tile_url="https://tiles.example.org/{z}/{x}/{y}.png").map_tile_url
+    assert CloudSettings(map_tile_url="/tiles/{z}/{x}/{y}.png").map_tile_url
+    for bad in ("https://tiles.example.org/map.png", "javascript:alert(1)//{z}{x}{y}", "ftp://x/{z}/{x}/{y}"):
+        with pytest.raises(ValidationError):
+            CloudSettings(map_tile_url=bad)
