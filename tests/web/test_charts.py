@@ -6,7 +6,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+from pydantic import ValidationError
+
 from helmet_cloud.charts import MapPoint, bar_chart, buckets, town_map
+from helmet_cloud.settings import CloudSettings
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
@@ -70,11 +74,6 @@ def test_map_with_a_tile_url_draws_tiles_behind_the_stations() -> None:
 
 
 def test_a_map_tile_setting_must_be_a_tile_template() -> None:
-    import pytest
-    from pydantic import ValidationError
-
-    from helmet_cloud.settings import CloudSettings
-
     assert CloudSettings(map_tile_url="https://tiles.example.org/{z}/{x}/{y}.png").map_tile_url
     assert CloudSettings(map_tile_url="/tiles/{z}/{x}/{y}.png").map_tile_url
     for bad in ("https://tiles.example.org/map.png", "javascript:alert(1)//{z}{x}{y}", "ftp://x/{z}/{x}/{y}"):

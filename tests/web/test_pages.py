@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from support.cloud_events import Recorder, at, event, register_town, status
 from support.cloud_users import user_headers
-from web.conftest import web_login
+from web.conftest import add_user, web_login
 
 from helmet_cloud.db import make_engine
+from helmet_cloud.enrolment import open_code
 from helmet_cloud.ingest import Ingestor
 from helmet_cloud.models import Alert, IssuedPass, Locker
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import utcnow
+from helmet_cloud.web import queries
 from helmet_cloud.web.session import RESIDENT_COOKIE, STAFF_COOKIE, csrf_for
 
 TOWN = {"LK-0001": ("ST-A", 6), "LK-0002": ("ST-B", 4)}
@@ -54,8 +57,6 @@ def test_staff_pages_redirect_to_sign_in_and_back(api: TestClient, settings: Clo
     resp = api.get("/staff/stations/ST-A")
     assert resp.status_code == 303 and resp.headers["location"] == "/staff/login?next=%2Fstaff%2Fstations%2FST-A"
     assert api.get("/").headers["location"] == "/staff/"
-    from web.conftest import add_user
-
     add_user(settings, "sam", "staff")
     bad = api.post("/staff/login", data={"username": "sam", "password": "nope", "next": "/staff/"})
     assert bad.status_code == 401 and "Wrong username or password." in bad.text
@@ -74,8 +75,6 @@ def test_staff_pages_redirect_to_sign_in_and_back(api: TestClient, settings: Clo
 
 
 def test_a_sign_in_never_redirects_off_the_site(api: TestClient, settings: CloudSettings) -> None:
-    from web.conftest import add_user
-
     add_user(settings, "sam", "staff")
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         resp = api.post("/staff/login", data={"username": "sam", "password": "s3cret pass", "next": target})
@@ -310,8 +309,6 @@ def test_technicians_register_helmets_print_their_labels_and_retire_one(
 def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(
     api: TestClient, settings: CloudSettings, town: Engine
 ) -> None:
-    from helmet_cloud.enrolment import open_code
-
     csrf = web_login(api, settings, "technician")
     shown = api.post("/tech/lockers/LK-0001/enrolment", data={"csrf": csrf})
     assert shown.status_code == 200 and '<svg role="img"' in shown.text
@@ -324,10 +321,6 @@ def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(
 
 
 def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engine) -> None:
-    from datetime import timedelta
-
-    from helmet_cloud.web import queries
-
     now = utcnow().replace(minute=30, second=0, microsecond=0)
     ingest = Ingestor(town, Recorder())
     ingest.handle([status("LK-0001", now, online=True)])
