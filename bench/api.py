@@ -131,12 +131,12 @@ def main() -> None:
                 print(f"api: {label}", file=sys.stderr)
                 with ProcWatch({"server": server.pid}) as watch:
                     r = load(url, path, args.clients, args.seconds, args.stations)
-                r["pool_timeouts"] = (tmp / "server.log").read_text().count("QueuePool limit")
                 r["server_cpu"] = watch.cpu["server"]
                 r["machine_cpu"] = watch.machine_cpu
-                results[label] = r
-                if r["errors"]:  # let requests still stuck in the server time out before the next row
+                if r["errors"]:  # let requests still stuck in the server time out (and be logged) first
                     time.sleep(35)
+                r["pool_timeouts"] = (tmp / "server.log").read_text().count("QueuePool limit")
+                results[label] = r
         finally:
             server.terminate()
             server.wait(15)
@@ -173,6 +173,8 @@ def main() -> None:
                     "until the pool times out. A product bug to fix in `helmet_cloud/api/stations.py`, not a "
                     "speed limit"
                 )
+            elif not ratio_v >= 0.3 and r["errors"]:
+                why = f"{r['errors']:.0f} requests failed or got no answer within the run (see the server log)"
             elif not ratio_v >= 0.3 and ratio_v > 0:
                 why = (
                     f"{1 / ratio_v:.1f}x slower than the static answer: each request runs a sync route in "

@@ -216,7 +216,8 @@ def summarise(report: str, tallies: dict[str, Tally], samples: list[Sample]) -> 
         Goal("at least 99% of codes read", f"{rate:.2%} (raw zxing-cpp {rates['zxing-cpp (raw)']:.2%})", rate >= 0.99),
         Goal("median at most 1.5x raw zxing-cpp's", f"{ratio:.2f}x", ratio <= 1.5),
     ]
-    body = report.split("\n", 2)[2]  # without the heading: run.py adds its own
+    body = report.split("\n", 2)[2]  # without the heading and the command: run.py adds its own
+    body = "\n".join(ln for ln in body.splitlines() if not ln.startswith("Command: `"))
     return Summary(
         "Decode", f".venv/bin/python {' '.join(sys.argv)}", body, goals, {"read": rates, "median_ratio": ratio}
     )
