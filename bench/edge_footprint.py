@@ -145,7 +145,7 @@ Goal under 150 MB: {"met" if max(idle[0], during[0]) < 150 else "MISSED"} (peak 
         Summary(
             "Edge footprint",
             f".venv/bin/python bench/edge_footprint.py --seconds {args.seconds:g}",
-            report.split("\n", 2)[2],
+            "\n".join(ln for ln in report.split("\n")[2:] if not ln.startswith("Command: `")),
             [
                 Goal(
                     "under 150 MB RSS while scanning 15 fps", f"peak {peak:.0f} MB ({peak / 150:.2f} of it)", peak < 150
