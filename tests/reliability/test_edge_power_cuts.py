@@ -38,7 +38,7 @@ from reliability.kiosk import KEY, genuine
 from reliability.sizes import scale
 from reliability.test_clock_skew import send_configs
 
-pytestmark = [pytest.mark.long, pytest.mark.slow]
+pytestmark = [pytest.mark.long, pytest.mark.slow, pytest.mark.timeout(4 * 3600)]
 LOCKER = "LK-0001"
 HELMETS = ["H-1", "H-2", "H-3", "H-4", "H-5"]
 

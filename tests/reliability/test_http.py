@@ -93,9 +93,13 @@ def test_every_secured_operation_refuses_a_missing_or_wrong_token(api: TestClien
 def resident(api: TestClient, settings: CloudSettings, phone: str) -> tuple[dict[str, str], str]:
     """Sign a resident in by SMS code: (headers, resident id)."""
     headers = resident_headers(api, settings, phone)
-    with Session(make_engine(settings.database_url)) as s:
-        token = headers["Authorization"].removeprefix("Bearer ")
-        return headers, s.exec(select(ApiToken.subject).where(ApiToken.token_hash == token_hash(token))).one()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as s:
+            return headers, s.exec(select(ApiToken.subject).where(ApiToken.token_hash == token_hash(token))).one()
+    finally:
+        engine.dispose()
 
 
 def test_a_resident_cannot_reach_another_residents_loans_passes_or_commands(

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-TS = sa.DateTime(timezone=True)
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A UTC timestamp that reads back aware on every database.
+
+    SQLite keeps no offset and hands datetimes back naive; everything stored is
+    UTC, so a naive value read back is UTC. Without this, each API model had to
+    remember ``aware()`` or its JSON lost the offset the OpenAPI spec promises.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+TS = UtcDateTime()
 
 
 DEFAULT_TOWN = "default"
