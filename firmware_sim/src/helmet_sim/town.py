@@ -27,7 +27,7 @@ import httpx
 
 from helmet_edge.config import TimingSettings
 from helmet_protocol.passes import decode_pass
-from helmet_sim import kiosk
+from helmet_sim import kiosk, paho_poll
 from helmet_sim.clock import SimClock
 from helmet_sim.cloud_client import CloudClient, SmsInbox
 from helmet_sim.consistency import LockerView, compare
@@ -129,6 +129,7 @@ class Town:
         mqtt_host: str = "127.0.0.1",
         mqtt_port: int = 1883,
     ) -> None:
+        paho_poll.install()  # hundreds of MQTT clients in one process (see paho_poll)
         self.options = options
         self.workdir = workdir
         self.cloud_url = cloud_url
@@ -220,7 +221,13 @@ class Town:
             self.kiosks.append(threading.Lock())
             if (i + 1) % 25 == 0:
                 say(f"  {i + 1}/{o.stations} lockers started")  # type: ignore[operator]
-        _wait(lambda: all(r.service.rules.keys for r in self.rigs), 60, "lockers got no pass keys")
+        deadline = time.monotonic() + 60 + len(self.rigs)
+        while not all(r.service.rules.keys for r in self.rigs):
+            if time.monotonic() > deadline:
+                missing = [f"{r.locker_id} ({'connected' if r.service.link.connected else 'not connected'})"
+                           for r in self.rigs if not r.service.rules.keys]  # fmt: skip
+                raise TimeoutError(f"{len(missing)} lockers got no pass keys: {', '.join(missing[:10])}")
+            time.sleep(0.2)
         per_locker = max(1, round(o.slots * o.fill))
         serials = itertools.count(1)
         jobs = [(rig, [f"H-{next(serials):05d}" for _ in range(per_locker)]) for rig in self.rigs]
