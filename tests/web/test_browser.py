@@ -284,6 +284,11 @@ def test_a_technician_registers_a_locker_and_disables_a_slot_that_turns_grey(bro
     page.get_by_role("button", name="Enable slot 6").wait_for()
     page.locator("tr.cmd-ok", has_text="disable_slot").wait_for()
     assert_accessible(page)
+    # Inspecting a helmet: where it is and what happened to it.
+    page.goto("/tech/helmets/H-0002")
+    assert page.locator(".facts").inner_text().count("LK-0001") == 1
+    assert page.locator("table", has_text="Recent events").get_by_text("helmet.stocked").count() >= 1
+    assert_accessible(page)
     page.context.close()
 
 

@@ -304,6 +304,9 @@ def test_technicians_register_helmets_print_their_labels_and_retire_one(
     assert 'id="helmet-H-00002"' in listed and "cracked shell" in listed and 'id="helmet-H-00001"' not in listed
     twice = api.post("/tech/helmets/retire", data={"csrf": csrf, "helmet_id": "H-00002"})
     assert "already+retired" in twice.headers["location"]
+    inspected = api.get("/tech/helmets/H-00002")
+    assert inspected.status_code == 200 and "cracked shell" in inspected.text and "technician-web" in inspected.text
+    assert api.get("/tech/helmets/H-99999").status_code == 404
 
 
 def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(

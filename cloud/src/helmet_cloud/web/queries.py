@@ -142,6 +142,17 @@ def recent_events(session: Session, locker_ids: list[str], limit: int = 30) -> l
     )
 
 
+def helmet_events(session: Session, helmet_id: str, limit: int = 30) -> list[RawEvent]:
+    return list(
+        session.exec(
+            select(RawEvent)
+            .where(RawEvent.helmet_id == helmet_id)
+            .order_by(col(RawEvent.ts).desc(), col(RawEvent.event_id).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
 def recent_commands(session: Session, locker_ids: list[str], limit: int = 20) -> list[LockerCommand]:
     if not locker_ids:
         return []

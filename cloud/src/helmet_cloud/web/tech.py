@@ -16,7 +16,7 @@ from helmet_cloud.api import provisioning as provisioning_api
 from helmet_cloud.api import stations as stations_api
 from helmet_cloud.api.deps import Caller, CtxDep, SessionDep
 from helmet_cloud.helmets import HelmetQuery, listing
-from helmet_cloud.models import Locker, Station
+from helmet_cloud.models import Helmet, Loan, Locker, Station
 from helmet_cloud.web import queries
 from helmet_cloud.web.pages import PageError, local_path, qr_svg, see_other
 from helmet_cloud.web.render import render
@@ -181,6 +181,26 @@ def register_helmets(
         return _home(request, session, caller, form=form, error=str(exc.detail), status_code=422)
     context = {"caller": caller, "done": done, "labels": f"/tech/labels.pdf?first={done.ids[0]}&last={done.ids[-1]}"}
     return page(request, "tech/helmets_registered.html", context)
+
+
+@router.get("/helmets/{helmet_id}")
+def helmet_page(
+    request: Request, helmet_id: Annotated[str, Path(max_length=16)], session: SessionDep, caller: TechPage
+) -> Response:
+    """One helmet for inspection: where it is, its registry dates, its loans and its recent events."""
+    helmet = session.get(Helmet, helmet_id)
+    if helmet is None:
+        raise PageError(404, "No helmet {id}.", id=helmet_id)
+    context = {
+        "caller": caller,
+        "helmet": helmet,
+        "loans": session.exec(
+            select(Loan).where(Loan.helmet_id == helmet_id).order_by(col(Loan.borrowed_at).desc()).limit(20)
+        ).all(),
+        "events": queries.helmet_events(session, helmet_id),
+        "error": request.query_params.get("error"),
+    }
+    return page(request, "tech/helmet.html", context)
 
 
 @router.post("/helmets/retire", dependencies=[StaffCsrf])
