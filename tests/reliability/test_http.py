@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from support.cloud_events import at, event, insert_town
-from support.cloud_users import resident_headers
+from support.cloud_users import resident_headers, user_headers
 from support.processes import CloudProcess
 
 from helmet_cloud.app import create_app
@@ -167,8 +167,8 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    """The cloud as it runs for real (``helmet-cloud serve``, SQLite) with a town, a staff user and a resident."""
+def served(tmp_path: Path, database_url: str) -> Iterator[Served]:
+    """The cloud as it runs for real (``helmet-cloud serve``) with a town, a staff user and a resident."""
     try:
         broker = start_mosquitto(tmp_path / "broker")
     except FileNotFoundError:
@@ -176,7 +176,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     cloud = CloudProcess(
         tmp_path / "cloud",
         broker.port,
-        f"sqlite:///{tmp_path}/cloud.db",
+        database_url,
         HELMET_PASS_REQUESTS_PER_MINUTE="10000",
         HELMET_PASS_REQUESTS_PER_MINUTE_PER_IP="100000",
     )
@@ -229,3 +229,17 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(s
     assert failures == [], "\n\n".join(failures)
     assert tried > 100
     print(f"\n{tried} generated requests, no failure")
+
+
+def test_values_the_database_cannot_hold_are_a_clear_422_not_a_500(
+    api: TestClient, settings: CloudSettings, database_url: str
+) -> None:
+    """Found by the fuzzing above: a huge threshold, and on PostgreSQL a NUL in a name, gave 500."""
+    staff = user_headers(api, settings, role="admin")
+    station = {"id": "ST-9", "name": "Hall", "lat": 47.0, "lon": 8.0}
+    assert api.post("/api/stations", headers=staff, json={**station, "high_threshold": 2**63}).status_code == 422
+    nul = api.post("/api/stations", headers=staff, json={**station, "name": "Ha\u0000ll"})
+    if database_url.startswith("postgresql"):
+        assert nul.status_code == 422 and "cannot be stored" in nul.json()["detail"]
+    else:
+        assert nul.status_code == 201  # SQLite keeps it as it came

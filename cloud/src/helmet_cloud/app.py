@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from helmet_cloud.alerter import AlertSweeper, build_alerting
@@ -123,6 +124,12 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_req: Request, exc: ProtocolError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _data_error(req: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value that passed validation (PostgreSQL: a NUL in text, a number too big).
+        log.warning("%s %s: the database refused a value: %s", req.method, req.url.path, str(exc.orig).strip())
+        return JSONResponse({"detail": "a value in the request cannot be stored (a NUL character?)"}, status_code=422)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -47,8 +47,8 @@ class StationBase(SQLModel):
     address: str = Field(default="", max_length=240)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    low_threshold: int = Field(default=1, ge=0)
-    high_threshold: int = Field(default=1, ge=0, description="alert when fewer free slots than this")
+    low_threshold: int = Field(default=1, ge=0, le=10_000)
+    high_threshold: int = Field(default=1, ge=0, le=10_000, description="alert when fewer free slots than this")
 
 
 class Station(StationBase, table=True):
