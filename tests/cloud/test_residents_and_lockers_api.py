@@ -49,6 +49,15 @@ def test_staff_edit_a_station_and_the_change_is_audited_and_shown(api: TestClien
     }
 
 
+def test_a_station_asked_for_before_it_exists_is_found_once_registered(
+    api: TestClient, settings: CloudSettings
+) -> None:
+    staff = user_headers(api, settings, role="staff")
+    assert api.get("/api/stations/ST-HALL").status_code == 404  # the absence is cached ...
+    assert api.post("/api/stations", json=STATION, headers=staff).status_code == 201
+    assert api.get("/api/stations/ST-HALL").json()["name"] == "Town hall"  # ... until a station is registered
+
+
 def test_bad_station_edits_change_nothing(api: TestClient, settings: CloudSettings) -> None:
     staff = user_headers(api, settings, role="staff")
     assert api.post("/api/stations", json=STATION, headers=staff).status_code == 201

@@ -156,16 +156,17 @@ def list_stations(
 
 
 @router.get("/stations/{station_id}", response_model=StationStatus)
-def get_station(station_id: StationId, session: SessionDep, request: Request, ctx: CtxDep) -> Response:
-    station = session.get(Station, station_id)
-    if station is None:
+def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> Response:
+    # One connection per request, and only on a cache miss: a request that held one session while the
+    # cache built with another could exhaust the pool under load and wait for itself.
+    def build(session: Session) -> bytes:
+        station = session.get(Station, station_id)
+        return b"" if station is None else station_status(session, [station])[0].model_dump_json().encode()
+
+    found = _cached(request, ctx, f"api-station:{station_id}", build)
+    if not found.body:  # registering a station invalidates the cache, so an absence is never stale
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
-    found = station
-
-    def build(fresh: Session) -> bytes:
-        return station_status(fresh, [found])[0].model_dump_json().encode()
-
-    return _cached(request, ctx, f"api-station:{station_id}", build)
+    return found
 
 
 @router.patch("/stations/{station_id}")
