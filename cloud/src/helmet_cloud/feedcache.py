@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
 _lock = threading.Lock()
 _generation = 0
 
@@ -44,6 +46,22 @@ class FeedCache:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+
+    def peek(self, key: str) -> bytes | None:
+        """The cached bytes for ``key`` if they are still good; never builds (safe on the event loop)."""
+        gen, now = generation(), self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry.generation == gen and now < entry.expires:
+            return entry.body
+        return None
+
+    async def aget(self, key: str, ttl: float, build: Callable[[], bytes]) -> bytes:
+        """:meth:`get` for async routes: a hit answers on the event loop, a miss builds in a worker thread."""
+        body = self.peek(key)
+        if body is None:
+            body = await run_in_threadpool(self.get, key, ttl, build)
+        return body
 
     def get(self, key: str, ttl: float, build: Callable[[], bytes]) -> bytes:
         """The cached bytes for ``key``, or ``build()``'s, stored for at most ``ttl`` seconds."""

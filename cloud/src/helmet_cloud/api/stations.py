@@ -127,19 +127,23 @@ def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -
 _STATION_LIST = TypeAdapter(list[StationStatus])
 
 
-def _cached(request: Request, ctx: AppContext, key: str, build: Callable[[Session], bytes]) -> Response:
-    """Public status documents are cached until ingest changes slots or lockers (see :mod:`feedcache`)."""
+async def _cached(request: Request, ctx: AppContext, key: str, build: Callable[[Session], bytes]) -> Response:
+    """Public status documents are cached until ingest changes slots or lockers (see :mod:`feedcache`).
+
+    A hit is answered on the event loop; only a miss takes a worker thread and one database connection.
+    """
 
     def fresh() -> bytes:
         with Session(ctx.engine) as session:
             return build(session)
 
     cache: FeedCache = request.app.state.feed_cache
-    return Response(cache.get(key, ctx.settings.feed_ttl_seconds, fresh), media_type="application/json")
+    body = await cache.aget(key, ctx.settings.feed_ttl_seconds, fresh)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/stations", response_model=list[StationStatus])
-def list_stations(
+async def list_stations(
     request: Request,
     ctx: CtxDep,
     town: Annotated[str | None, Query(max_length=32, description="only this town's")] = None,
@@ -152,18 +156,18 @@ def list_stations(
             q = q.where(Station.town_id == town)
         return _STATION_LIST.dump_json(station_status(session, list(session.exec(q).all())))
 
-    return _cached(request, ctx, f"api-stations:{town or ''}", build)
+    return await _cached(request, ctx, f"api-stations:{town or ''}", build)
 
 
 @router.get("/stations/{station_id}", response_model=StationStatus)
-def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> Response:
+async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> Response:
     # One connection per request, and only on a cache miss: a request that held one session while the
     # cache built with another could exhaust the pool under load and wait for itself.
     def build(session: Session) -> bytes:
         station = session.get(Station, station_id)
         return b"" if station is None else station_status(session, [station])[0].model_dump_json().encode()
 
-    found = _cached(request, ctx, f"api-station:{station_id}", build)
+    found = await _cached(request, ctx, f"api-station:{station_id}", build)
     if not found.body:  # registering a station invalidates the cache, so an absence is never stale
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
     return found
