@@ -324,7 +324,8 @@ def test_an_enrolment_code_for_a_locker_is_shown_as_a_qr_code(
 
 
 def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engine) -> None:
-    now = utcnow().replace(minute=30, second=0, microsecond=0)
+    # Half past an hour that is over, so no event lies in the future and none crosses an hour by accident.
+    now = utcnow().replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
     ingest = Ingestor(town, Recorder())
     ingest.handle([status("LK-0001", now, online=True)])
     ingest.handle(
@@ -345,6 +346,27 @@ def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engin
         ]
         assert queries.flows_per_hour(s, now - timedelta(days=1), ["LK-0002"]) == []
         assert queries.demand(s, now - timedelta(hours=1)) == {"ST-A": (1, 1)}
+
+
+def test_the_dashboard_charts_come_with_their_numbers(api: TestClient, settings: CloudSettings, town: Engine) -> None:
+    now = utcnow()
+    ingest = Ingestor(town, Recorder())
+    ingest.handle(
+        [
+            event("LK-0001", 1, now - timedelta(minutes=3), "helmet.stocked", slot=1, helmet_id="H-1"),
+            event("LK-0001", 2, now - timedelta(minutes=2), "helmet.borrowed", slot=1, helmet_id="H-1"),
+        ]
+    )
+    web_login(api, settings, "staff")
+    page = api.get("/staff/?lang=zh").text
+    assert 'aria-label="站点地图"' in page
+    hourly = re.search(r"<caption>每小时借出与归还</caption>(.*?)</table>", page, re.S)
+    assert hourly
+    rows = re.findall(
+        r'<tr><th scope="row">(\d\d)</th><td class="num">(\d+)</td><td class="num">(\d+)</td></tr>', hourly.group(1)
+    )
+    assert len(rows) == 24 and sum(int(b) for _, b, _ in rows) == 1
+    assert ("1", "0") in [r[1:] for r in rows[-2:]]  # this hour (or the last, right after the hour turned)
 
 
 def test_the_helmet_page_lists_the_stations_nearest_to_the_phone(api: TestClient, town: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,13 +58,20 @@ def zone(ctx: AppContext) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@dataclass(frozen=True, slots=True)
+class FlowChart:
+    title: str
+    svg: Markup
+    data: list[charts.Bucket]  # the same numbers as a table, for screen readers and for copying
+
+
 def flow_charts(
     session: Session, ctx: AppContext, now: datetime, lang: str, locker_ids: list[str] | None = None
-) -> dict[str, Markup]:
+) -> list[FlowChart]:
     """Borrows and returns per hour (last 24) and per day (last 14), for the town or some lockers."""
     counts = queries.flows_per_hour(session, now - timedelta(days=15), locker_ids)
     tz = zone(ctx)
-    out = {}
+    out = []
     for step, count, title in (
         ("hour", 24, "Borrows and returns per hour"),
         ("day", 14, "Borrows and returns per day"),
@@ -75,7 +83,7 @@ def flow_charts(
             borrows_label=i18n.gettext(lang, "Borrows"),
             returns_label=i18n.gettext(lang, "Returns"),
         )
-        out[step] = Markup(svg)  # noqa: S704 (charts escapes every text)
+        out.append(FlowChart(i18n.gettext(lang, title), Markup(svg), data))  # noqa: S704 (charts escapes every text)
     return out
 
 

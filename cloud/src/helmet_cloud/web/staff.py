@@ -21,7 +21,7 @@ from helmet_cloud.api.events import EventFilters
 from helmet_cloud.api.stations import StationStatus, station_status
 from helmet_cloud.models import Alert, Loan, Station
 from helmet_cloud.timeutil import utcnow
-from helmet_cloud.web import live, queries
+from helmet_cloud.web import i18n, live, queries
 from helmet_cloud.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.web.render import language, render
 from helmet_cloud.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
@@ -70,7 +70,7 @@ def logout(request: Request, session: SessionDep) -> Response:
     return response
 
 
-def _map(stations: list[StationStatus], request: Request, lang_title: str) -> Markup:
+def _map(stations: list[StationStatus], request: Request) -> Markup:
     points = [
         charts.MapPoint(
             s.id,
@@ -84,7 +84,8 @@ def _map(stations: list[StationStatus], request: Request, lang_title: str) -> Ma
         for s in stations
     ]
     tile_url = request.app.state.ctx.settings.map_tile_url
-    return Markup(charts.town_map(points, title=lang_title, tile_url=tile_url))  # noqa: S704 (escaped inside)
+    title = i18n.gettext(language(request), "Map of stations")
+    return Markup(charts.town_map(points, title=title, tile_url=tile_url))  # noqa: S704 (escaped inside)
 
 
 @router.get("/")
@@ -98,7 +99,7 @@ def dashboard(request: Request, session: SessionDep, ctx: CtxDep, caller: StaffP
         "caller": caller,
         "overview": queries.overview(session),
         "stations": stations,
-        "map": _map(stations, request, "Map of stations"),
+        "map": _map(stations, request),
         "alerts": alerts,
         "charts": flow_charts(session, ctx, utcnow(), lang),
         "fill": queries.fill,
@@ -113,7 +114,7 @@ def stations_page(request: Request, session: SessionDep, caller: StaffPage) -> R
     context = {
         "caller": caller,
         "stations": stations,
-        "map": _map(stations, request, "Map of stations"),
+        "map": _map(stations, request),
         "fill": queries.fill,
         "capacity": queries.capacity,
     }
