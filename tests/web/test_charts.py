@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from helmet_cloud.charts import MapPoint, bar_chart, buckets, town_map
 from helmet_cloud.settings import CloudSettings
+from helmet_cloud.web.render import content_policy
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
@@ -79,3 +80,9 @@ def test_a_map_tile_setting_must_be_a_tile_template() -> None:
     for bad in ("https://tiles.example.org/map.png", "javascript:alert(1)//{z}{x}{y}", "ftp://x/{z}/{x}/{y}"):
         with pytest.raises(ValidationError):
             CloudSettings(map_tile_url=bad)
+
+
+def test_the_pages_may_load_images_from_the_tile_server_only_when_one_is_set() -> None:
+    assert "img-src 'self' data:;" in content_policy(None)
+    assert "img-src 'self' data: https://tiles.example.org;" in content_policy("https://tiles.example.org/{z}/{x}/{y}")
+    assert "img-src 'self' data:;" in content_policy("/tiles/{z}/{x}/{y}.png")

@@ -63,6 +63,9 @@ def test_staff_pages_redirect_to_sign_in_and_back(api: TestClient, settings: Clo
     assert STAFF_COOKIE not in api.cookies
     ok = api.post("/staff/login", data={"username": "sam", "password": "s3cret pass", "next": "/staff/stations/ST-A"})
     assert ok.status_code == 303 and ok.headers["location"] == "/staff/stations/ST-A"
+    page = api.get("/staff/login")
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "private, no-store"
     cookie = ok.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert api.get("/staff/stations/ST-A").status_code == 200

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
@@ -30,6 +32,19 @@ def _zone(request: Request) -> ZoneInfo:
         return ZoneInfo(request.app.state.ctx.settings.feed_timezone)
     except (ZoneInfoNotFoundError, AttributeError):
         return ZoneInfo("UTC")
+
+
+@cache
+def content_policy(tile_url: str | None) -> str:
+    """Only this site's scripts, styles and forms; images also from the map's tile server, if one is set."""
+    images = "'self' data:"
+    if tile_url and tile_url.startswith(("http://", "https://")):
+        parts = urlsplit(tile_url)
+        images += f" {parts.scheme}://{parts.netloc}"
+    return (
+        f"default-src 'self'; img-src {images}; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
+    )
 
 
 def render(
@@ -67,4 +82,7 @@ def render(
     response.headers["Vary"] = "Accept-Language, Cookie"
     # Pages show personal data (passes, loans) and change all the time: never kept by a cache.
     response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = content_policy(request.app.state.ctx.settings.map_tile_url)
+    response.headers["Referrer-Policy"] = "same-origin"  # a pass page's address names the pass
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
