@@ -101,6 +101,8 @@ def main() -> None:
         body = demote(s.report)
         if s.goals and "## Goals" not in s.report:
             body += "\n\n" + goals_table(s.goals)
+        elif any(g.why for g in s.goals):  # the report has its own goals table: add only the reasons
+            body += "\n\nGoals missed:\n\n" + "\n".join(f"- {g.goal}: {g.why}" for g in s.goals if g.why)
         sections.append(f"## {f.title}\n\nCommand: `{shown}` ({took:.0f} s)\n\n{body.strip()}\n")
         for g in s.goals:
             met = "—" if g.met is None else ("yes" if g.met else "**no**")
