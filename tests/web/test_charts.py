@@ -86,3 +86,12 @@ def test_the_pages_may_load_images_from_the_tile_server_only_when_one_is_set() -
     assert "img-src 'self' data:;" in content_policy(None)
     assert "img-src 'self' data: https://tiles.example.org;" in content_policy("https://tiles.example.org/{z}/{x}/{y}")
     assert "img-src 'self' data:;" in content_policy("/tiles/{z}/{x}/{y}.png")
+
+
+def test_the_latest_bucket_is_always_labelled() -> None:
+    data = buckets([], now=NOW, step="hour", count=24, zone=ZoneInfo("UTC"))
+    labels = re.findall(
+        r'text-anchor="middle" font-size="11" fill="#333">(\d\d)</text>',
+        bar_chart(data, title="t", borrows_label="b", returns_label="r"),
+    )
+    assert labels[-1] == "12" and len(labels) == 12

@@ -87,7 +87,7 @@ def bar_chart(data: Sequence[Bucket], *, title: str, borrows_label: str, returns
                 f'<rect x="{x + j * bar:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                 f'fill="{colour}"><title>{escape(b.label)}: {value}</title></rect>'
             )
-        if i % label_every == 0:
+        if (len(data) - 1 - i) % label_every == 0:  # the latest bucket always has its label
             cx = left + i * slot + slot / 2
             parts.append(
                 f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" font-size="11" fill="#333">'
