@@ -1,7 +1,7 @@
 """The pages people use, served by the cloud: staff dashboard, technician pages, resident phone pages.
 
 Server-rendered Jinja2 with a little plain JavaScript (live updates, the pass
-countdown); every asset is in ``static/``, nothing comes from a CDN.
+countdown, the phone's location); every asset is in ``static/``, nothing comes from a CDN.
 See docs/web.md.
 """
 
