@@ -61,12 +61,13 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
             AlertKind.STATION_EMPTY: ("warning", f"{st.name} ({st.id}) has no helmets left"),
             AlertKind.STATION_LOW: (
                 "info",
-                f"{st.name} ({st.id}) is nearly empty: {stock.helmets} helmet(s), fewer than {st.low_threshold}",
+                f"{st.name} ({st.id}) is nearly empty: {stock.helmets} helmet(s) left "
+                f"(raised below {st.low_threshold}, cleared above it)",
             ),
             AlertKind.STATION_FULL: (
                 "warning",
-                f"{st.name} ({st.id}) is nearly full: {stock.free_slots} free slot(s), "
-                f"fewer than {st.high_threshold}; returns may find no room",
+                f"{st.name} ({st.id}) is nearly full: {stock.free_slots} free slot(s) left, returns may find no room "
+                f"(raised below {st.high_threshold}, cleared above it)",
             ),
         }
         for kind in STATION_KINDS:
