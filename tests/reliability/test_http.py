@@ -32,7 +32,7 @@ from helmet_cloud.ingest import Ingestor
 from helmet_cloud.models import ApiToken
 from helmet_cloud.security import token_hash
 from helmet_cloud.settings import CloudSettings
-from helmet_sim.broker import start_mosquitto
+from helmet_sim.broker import Broker
 from helmet_sim.cloud_client import CloudClient
 from reliability.sizes import scale
 
@@ -167,15 +167,11 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path, database_url: str) -> Iterator[Served]:
+def served(tmp_path: Path, database_url: str, mosquitto: Broker) -> Iterator[Served]:
     """The cloud as it runs for real (``helmet-cloud serve``) with a town, a staff user and a resident."""
-    try:
-        broker = start_mosquitto(tmp_path / "broker")
-    except FileNotFoundError:
-        pytest.skip("mosquitto is not installed")
     cloud = CloudProcess(
         tmp_path / "cloud",
-        broker.port,
+        mosquitto.port,
         database_url,
         HELMET_PASS_REQUESTS_PER_MINUTE="10000",
         HELMET_PASS_REQUESTS_PER_MINUTE_PER_IP="100000",
@@ -191,7 +187,6 @@ def served(tmp_path: Path, database_url: str) -> Iterator[Served]:
         res.close()
     finally:
         cloud.stop()
-        broker.stop()
 
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
