@@ -105,6 +105,7 @@ def main() -> None:
         ("refusals seen (forged / replayed shown)", f"{t.refused_as_expected} ({t.forged_shown} / {t.replays_shown})"),
         ("no helmet anywhere tried / locker full on return", f"{t.no_helmet} / {t.no_slot}"),
         ("cloud refused a pass / doors left open / errors", f"{t.cloud_refused} / {t.doors_left_open} / {t.errors}"),
+        ("codes a kiosk did not read within 10 s (overload)", str(t.unread)),
         (
             "events recorded by the lockers (all reached the cloud once)" if not problems else "events recorded",
             str(events),

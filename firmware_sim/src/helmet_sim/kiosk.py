@@ -15,7 +15,23 @@ from helmet_sim.physical import PhysicalSlot
 from helmet_sim.rig import SimLocker
 
 PAUSE = 0.3  # seconds a door or helmet stays put: > 2 sensor polls at 10 Hz plus the 50 ms debounce
-READ_TIMEOUT = 4.0  # a person holds the phone up this long before giving up
+READ_TIMEOUT = 10.0  # a person holds the phone up this long before giving up
+
+
+LOCKER_SEES_OPEN = 15.0  # at most this long a person waits for the lock to click off behind the opened door
+
+
+def open_door(slot: PhysicalSlot) -> bool:
+    """Pull the released door open and wait until the locker has seen it (the solenoid clicks off).
+
+    A person at a real kiosk is slower than the locker; a locker starved of CPU in a big simulated
+    town is not, and could miss a whole open-take-close. ``False`` if the lock never let go.
+    """
+    slot.open_door()
+    deadline = time.monotonic() + LOCKER_SEES_OPEN
+    while slot.released and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not slot.released
 
 
 @dataclass
@@ -60,7 +76,7 @@ def use_pass(rig: SimLocker, text: str, *, leave_open: bool = False, timeout: fl
     visit = _show(rig, text, timeout=timeout)
     for n in visit.opened:
         slot = rig.physical.slots[n]
-        slot.open_door()
+        open_door(slot)
         time.sleep(PAUSE)
         if slot.helmet is not None:
             visit.taken.append(slot.take_helmet())
@@ -85,7 +101,7 @@ def put_back(rig: SimLocker, helmet_id: str, *, timeout: float = READ_TIMEOUT) -
     if not visit.opened:
         return None
     slot = rig.physical.slots[visit.opened[0]]
-    slot.open_door()
+    open_door(slot)
     time.sleep(PAUSE)
     slot.put_helmet(helmet_id)
     time.sleep(PAUSE)

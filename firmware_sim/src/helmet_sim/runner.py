@@ -203,7 +203,8 @@ def report(
         f"{sum(len(r.holding) for r in town.residents)}",
         f"- refused as expected: {t.refused_as_expected} (forged shown {t.forged_shown}, replays shown "
         f"{t.replays_shown}); no helmet found {t.no_helmet}; locker full on return {t.no_slot}; "
-        f"cloud refused a pass {t.cloud_refused}; doors left open {t.doors_left_open}; errors {t.errors}",
+        f"cloud refused a pass {t.cloud_refused}; doors left open {t.doors_left_open}; codes not read {t.unread}; "
+        f"errors {t.errors}",
         f"- events recorded by the lockers: {sum(r.service.store.last_seq() for r in town.rigs)}",
         f"- alerts: {', '.join(f'{k} {n}' for k, n in sorted(town.alerts.items())) or 'none'}",
         f"- simulator process: CPU {cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime:.0f} s, "

@@ -299,9 +299,7 @@ class Town:
             due: list[Resident] = []
             with self._queue_lock:
                 while self._queue and self._queue[0][0] <= now:
-                    when, _, r = heapq.heappop(self._queue)
-                    self.lag = now - when
-                    self.max_lag = max(self.max_lag, self.lag)
+                    _, _, r = heapq.heappop(self._queue)
                     due.append(r)
             for r in due:
                 with self._queue_lock:
@@ -311,8 +309,11 @@ class Town:
             self.stop.wait(0.05)
 
     def _run(self, resident: Resident, now: datetime) -> None:
+        started = self.clock.now()
+        self.lag = started - resident.next_at  # how late the resident acts: all workers were busy
+        self.max_lag = max(self.max_lag, self.lag)
         try:
-            nxt = resident.act(self, self.clock.now())
+            nxt = resident.act(self, started)
         except Exception:  # a bug must not silently freeze a resident
             log.exception("resident %s failed", resident.phone)
             self.tally.note(f"{resident.phone}: crashed (see log)", problem=True)
@@ -383,8 +384,9 @@ class Town:
             "doors left open": t.doors_left_open,
             "alerts": sum(self.alerts.values()),
             "events": sum(r.service.store.last_seq() for r in self.rigs),
-            "at kiosks now": self.busy(),
+            "acting now (incl. queued)": self.busy(),
             "lag": f"{self.lag.total_seconds() / 60:.0f} min",
+            "codes not read": t.unread,
             "errors": t.errors,
         }
 
