@@ -123,10 +123,12 @@ def main() -> None:
                 body = httpx.get(f"{url}{path}", timeout=30).raise_for_status().content
                 (tmp / name).write_bytes(body)
                 sizes[name] = len(body)
-            t0 = time.perf_counter()
-            for _ in range(3):
+            took = []
+            for _ in range(6):  # the first builds the cached list, the others are served from it
+                t0 = time.perf_counter()
                 httpx.get(f"{url}/api/stations", timeout=120).raise_for_status()
-            list_all_s = (time.perf_counter() - t0) / 3
+                took.append(time.perf_counter() - t0)
+            list_first_s, list_cached_s = took[0], sorted(took[1:])[2]
             for label, path, _ in CASES:
                 print(f"api: {label}", file=sys.stderr)
                 with ProcWatch({"server": server.pid}) as watch:
@@ -197,9 +199,9 @@ def main() -> None:
             f"{r['server_cpu']:.0f} % | {r['machine_cpu']:.0f} % | {ratio or '—'} |"
         )
     lines.append(
-        f"\n`GET /api/stations` (every station, not cached) was timed alone, one request at a time: "
-        f"{list_all_s * 1000:,.0f} ms each (mean of 3) for {args.stations:,} stations; at 50 clients it would "
-        "answer nothing within a short run, so it is not in the table."
+        f"\n`GET /api/stations` (every station) timed alone, one request at a time: the first, which builds the "
+        f"cached list, {list_first_s * 1000:,.0f} ms; then the median of 5 served from the cache, "
+        f"{list_cached_s * 1000:,.1f} ms ({args.stations:,} stations)."
     )
     lines.append(
         "\nServer CPU: % of one core (/proc/<pid>/stat); machine CPU: % of both cores, load generator included."
