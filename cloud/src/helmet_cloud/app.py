@@ -129,7 +129,16 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     async def _data_error(req: Request, exc: DataError) -> JSONResponse:
         # The database refused a value that passed validation (PostgreSQL: a NUL in text, a number too big).
         log.warning("%s %s: the database refused a value: %s", req.method, req.url.path, str(exc.orig).strip())
-        return JSONResponse({"detail": "a value in the request cannot be stored (a NUL character?)"}, status_code=422)
+        return JSONResponse(
+            {"detail": "a value in the request cannot be stored (a NUL character, or a number too large)"},
+            status_code=422,
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(req: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite's driver refuses an integer beyond 64 bits before the query runs (PostgreSQL: a DataError above).
+        log.warning("%s %s: a number too large: %s", req.method, req.url.path, exc)
+        return JSONResponse({"detail": "a number in the request is too large"}, status_code=422)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
