@@ -217,6 +217,8 @@ def test_a_resident_signs_in_by_code_and_gets_a_pass(api: TestClient, settings: 
         [issued] = s.exec(select(IssuedPass)).all()
     assert (issued.quantity, issued.station_id) == (2, "ST-A")
     assert made.headers["location"] == f"/s/ST-A/pass/{issued.id}"
+    # The two helmets on the unused pass count against the limit of three, as the pass API counts them.
+    assert re.findall(r'name="quantity" value="(\d)"', api.get("/s/ST-A").text) == ["1"]
     # LK-0001 said it is online: "open now" is offered.
     assert 'name="locker_id" value="LK-0001"' in page.text
     # Another resident cannot see this pass.

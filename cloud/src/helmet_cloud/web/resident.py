@@ -16,6 +16,7 @@ from helmet_cloud.api import passes as passes_api
 from helmet_cloud.api.deps import Caller, CtxDep, SessionDep
 from helmet_cloud.api.stations import station_status
 from helmet_cloud.models import IssuedPass, Loan, Locker, LockerCommand, Station
+from helmet_cloud.residents import allowance
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_cloud.web import queries
 from helmet_cloud.web.pages import PageError, qr_svg, see_other
@@ -56,7 +57,8 @@ def station(request: Request, station_id: StationPath, session: SessionDep, ctx:
     context: dict[str, Any] = {"station": status, "caller": caller, "step": "phone", "error": None}
     if caller is not None:
         loans = _mine(session, caller)
-        room = max(0, ctx.settings.max_helmets_per_resident - len(loans))
+        # Helmets on passes not yet used count too, as when the pass is asked for.
+        room = allowance(session, caller.subject, limit=ctx.settings.max_helmets_per_resident, now=utcnow()).room
         context |= {
             "loans": loans,
             "choices": list(range(1, min(room, ctx.settings.max_quantity, status.helmets_available) + 1)),
