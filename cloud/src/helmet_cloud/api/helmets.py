@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from helmet_cloud import audit
 from helmet_cloud.alerter import Alerter
 from helmet_cloud.alerts import Changes
-from helmet_cloud.api.deps import CtxDep, SessionDep, TechnicianDep
+from helmet_cloud.api.deps import DB_INT_MAX, CtxDep, SessionDep, TechnicianDep
 from helmet_cloud.helmets import (
     MAX_BATCH,
     HelmetQuery,
@@ -27,7 +27,7 @@ from helmet_cloud.helmets import (
 )
 from helmet_cloud.labels import LabelError, label_sheet
 from helmet_cloud.models import Helmet
-from helmet_cloud.timeutil import aware, utcnow
+from helmet_cloud.timeutil import utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
 
 router = APIRouter(prefix="/api", tags=["helmets"])
@@ -64,9 +64,7 @@ class HelmetPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Helmet) -> HelmetPublic:
-        """Times in UTC with their offset (SQLite hands them back naive)."""
-        values = {name: getattr(row, name) for name in cls.model_fields}
-        return cls.model_validate({k: aware(v) if isinstance(v, datetime) else v for k, v in values.items()})
+        return cls.model_validate(row, from_attributes=True)
 
 
 class Registered(BaseModel):
@@ -118,7 +116,7 @@ def list_helmets(
     registered: bool | None = None,
     prefix: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> list[HelmetPublic]:
     """Helmets by id, with where each is and its registry dates."""
     q = HelmetQuery(status=status_, retired=retired, registered=registered, prefix=prefix, limit=limit, offset=offset)

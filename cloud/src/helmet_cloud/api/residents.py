@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from helmet_cloud.api.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
 from helmet_cloud.residents import allowance
-from helmet_cloud.timeutil import aware, utcnow
+from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/api", tags=["residents"])
 ResidentId = Annotated[str, Path(max_length=16)]
@@ -38,7 +38,7 @@ def _public(session: Session, resident: Resident, limit: int) -> ResidentPublic:
     return ResidentPublic(
         id=resident.id,
         phone=resident.phone,
-        created_at=aware(resident.created_at),
+        created_at=resident.created_at,
         limit=mine.limit,
         helmets_out=mine.held,
         helmets_on_unused_passes=mine.pending,
