@@ -7,7 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
+from helmet_cloud.app import create_app
+from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker, start_mosquitto
 
 
@@ -50,3 +55,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield f"{base}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, mosquitto: Broker) -> CloudSettings:
+    """The cloud's settings for one test: its own database and broker; codes go to a file, limit of 3."""
+    return CloudSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        mqtt_port=mosquitto.port,
+        sms_backend=f"file:{tmp_path}/sms.jsonl",
+        max_helmets_per_resident=3,
+    )
+
+
+@pytest.fixture
+def engine(settings: CloudSettings) -> Iterator[Engine]:
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def api(settings: CloudSettings) -> Iterator[TestClient]:
+    """The cloud app in-process (lifespan run: migrations, MQTT, ingest)."""
+    with TestClient(create_app(settings)) as client:
+        yield client

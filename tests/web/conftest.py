@@ -15,7 +15,6 @@ from helmet_cloud.db import make_engine
 from helmet_cloud.models import User
 from helmet_cloud.security import hash_password
 from helmet_cloud.settings import CloudSettings
-from helmet_sim.broker import Broker
 
 PASSWORD = "s3cret pass"
 
@@ -35,18 +34,8 @@ missing = _suite_missing()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, mosquitto: Broker) -> CloudSettings:
-    return CloudSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "cloud",
-        mqtt_port=mosquitto.port,
-        sms_backend=f"file:{tmp_path}/sms.jsonl",
-        max_helmets_per_resident=3,
-    )
-
-
-@pytest.fixture
 def api(settings: CloudSettings) -> Iterator[TestClient]:
+    """The suite's ``api``, but redirects are answers to check, not to follow."""
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
 
