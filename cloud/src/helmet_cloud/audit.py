@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -18,20 +18,35 @@ from helmet_cloud.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 
+class Actor(Protocol):
+    """A signed-in caller (``helmet_cloud.api.deps.Caller``)."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
 def record(
     session: Session,
     *,
-    actor: str,
+    actor: str | Actor,
     action: str,
     subject_type: str,
     subject_id: str,
     detail: dict[str, Any] | None = None,
     role: str | None = None,
 ) -> AuditEntry:
-    """Add an entry for ``action`` (e.g. ``locker.register``) to ``session``; it commits with the action."""
+    """Add an entry for ``action`` (e.g. ``locker.register``) to ``session``; it commits with the action.
+
+    ``actor`` is a signed-in caller (its username and role are recorded) or a name such as ``cli:root``.
+    """
+    name = actor if isinstance(actor, str) else actor.subject
+    role = role if isinstance(actor, str) else actor.role
     entry = AuditEntry(
         at=utcnow(),
-        actor=actor,
+        actor=name,
         role=role,
         action=action,
         subject_type=subject_type,
@@ -39,5 +54,5 @@ def record(
         detail=json.dumps(detail, sort_keys=True, default=str) if detail else None,
     )
     session.add(entry)
-    log.info("audit: %s %s %s/%s", actor, action, subject_type, subject_id)
+    log.info("audit: %s %s %s/%s", name, action, subject_type, subject_id)
     return entry

@@ -54,8 +54,7 @@ def _get(session: SessionDep, alert_id: int) -> Alert:
 def _audit(session: SessionDep, caller: Caller, action: str, row: Alert) -> None:
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action=action,
         subject_type="alert",
         subject_id=str(row.id),

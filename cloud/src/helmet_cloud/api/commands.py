@@ -83,8 +83,7 @@ def command_locker(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{body.op} needs a slot in 1..{locker.slot_count}")
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action=f"command.{body.op}",
         subject_type="locker" if body.slot is None else "slot",
         subject_id=locker_id if body.slot is None else f"{locker_id}/{body.slot}",

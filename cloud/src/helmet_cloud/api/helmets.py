@@ -94,8 +94,7 @@ def register_helmets(body: HelmetRegistration, session: SessionDep, caller: Tech
         raise _refuse(exc) from None
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="helmets.register",
         subject_type="helmet",
         subject_id=ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}",
@@ -138,8 +137,7 @@ def retire_helmet(
         raise _refuse(exc) from None
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="helmet.retire",
         subject_type="helmet",
         subject_id=helmet_id,

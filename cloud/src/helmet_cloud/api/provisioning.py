@@ -109,8 +109,7 @@ def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> Enrolmen
 def _audit(session: Session, caller: Caller, action: str, locker_id: str, **detail: object) -> None:
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action=action,
         subject_type="locker",
         subject_id=locker_id,

@@ -111,8 +111,7 @@ def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -
     session.add(station)
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="station.create",
         subject_type="station",
         subject_id=station.id,
@@ -188,8 +187,7 @@ def update_station(station_id: StationId, body: StationUpdate, session: SessionD
     session.add(station)
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="station.update",
         subject_type="station",
         subject_id=station_id,
@@ -227,8 +225,7 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller
     ensure_slots(session, locker)
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="locker.register",
         subject_type="locker",
         subject_id=locker.id,

@@ -53,8 +53,7 @@ def create_town(body: TownCreate, session: SessionDep, caller: AdminDep) -> Town
     session.add(town)
     audit.record(
         session,
-        actor=caller.subject,
-        role=caller.role,
+        actor=caller,
         action="town.create",
         subject_type="town",
         subject_id=town.id,
