@@ -179,6 +179,19 @@ def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) ->
         assert slot is not None and slot.state == "occupied" and slot.reported_state == "empty"
 
 
+def test_a_helmet_on_loan_stocked_by_a_technician_closes_the_loan(town: Engine) -> None:
+    """A resident's helmet handed to a technician (a return in maintenance mode) ends the resident's loan."""
+    ingest = Ingestor(town, Recorder())
+    ingest.handle([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")])
+    ingest.handle([event("LK-000A", 2, at(5), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1")])
+    ingest.handle([event("LK-000B", 1, at(40), "helmet.stocked", slot=3, helmet_id="H-1")])
+    with Session(town) as s:
+        (loan,) = s.exec(select(Loan)).all()
+        assert (loan.status, loan.return_locker_id) == ("returned", "LK-000B")
+        helmet = s.get(Helmet, "H-1")
+        assert helmet is not None and (helmet.status, helmet.locker_id, helmet.slot) == ("in_slot", "LK-000B", 3)
+
+
 def test_a_locker_wired_with_other_slots_than_registered_is_flagged(town: Engine) -> None:
     ingest = Ingestor(town, Recorder())
     slots = [{"slot": n, "state": "empty"} for n in range(1, 7)]  # six wired; registered with four

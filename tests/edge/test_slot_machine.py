@@ -183,6 +183,27 @@ def test_door_open_90_s_is_door_ajar_then_closing_clears_it() -> None:
     assert slot.machine.record == SlotRecord(slot=3, state=SlotState.EMPTY)
 
 
+def test_a_helmet_taken_from_a_door_left_open_is_borrowed_when_it_left() -> None:
+    """The record waits for the door, but says when the helmet went: a return elsewhere may come first."""
+    slot = Slot.holding("H-0001")
+    slot.unlock(Purpose.BORROW, pass_id="P-1", resident_id="R-42")
+    slot.open_door()
+    slot.take_helmet()
+    slot.wait(600)  # ten minutes until someone shuts it
+    slot.close_door()
+    borrowed = next(e for e in slot.events if e.kind == EventKind.HELMET_BORROWED)
+    assert borrowed.earlier_s == pytest.approx(600.4, abs=0.3)
+
+
+def test_a_quick_borrow_happened_when_it_is_recorded() -> None:
+    slot = Slot.holding("H-0001")
+    slot.unlock(Purpose.BORROW, pass_id="P-1", resident_id="R-42")
+    slot.open_door()
+    slot.take_helmet()
+    slot.close_door()
+    assert only(slot.events).earlier_s == pytest.approx(0.4, abs=0.2)
+
+
 def test_door_ajar_with_helmet_left_in_clears_as_a_cancelled_borrow() -> None:
     slot = Slot.holding("H-0001")
     slot.unlock(Purpose.BORROW, pass_id="P-1", resident_id="R-42")

@@ -70,6 +70,13 @@ def test_commit_writes_slot_records_and_events_with_consecutive_seqs(store: Stor
     assert [e.seq for e in outbox(store)] == [1, 2, 3, 4, 5]
 
 
+def test_an_event_that_happened_before_it_was_recorded_says_when(store: Store) -> None:
+    late = EventDraft(EventKind.HELMET_BORROWED, slot=1, helmet_id="H-0001", earlier_s=600.0)
+    [made] = store.commit(events=[late], now=NOW)
+    assert made.ts == NOW - timedelta(minutes=10)
+    assert outbox(store)[0].ts == NOW - timedelta(minutes=10)
+
+
 def test_commit_without_events_keeps_the_seq(store: Store) -> None:
     add_events(store, 2)
     rec = SlotRecord(slot=1, state=SlotState.OCCUPIED, helmet_id="H-1")

@@ -76,6 +76,9 @@ class EventDraft:
     resident_id: str | None = None
     reason: str | None = None
     detail: str | None = None
+    # How long before it is recorded it happened: a helmet taken out of a door left open is borrowed when
+    # it left, not when someone finally shuts the door (the cloud orders a helmet's events by time).
+    earlier_s: float = field(default=0.0, compare=False)
 
 
 @dataclass(slots=True)
@@ -118,6 +121,7 @@ class SlotMachine:
         self.door_closed = Debounced(door_closed)
         self.present = Debounced(present)
         self.deadline: float | None = None
+        self._presence_changed_at: float | None = None  # monotonic time of the last settled change
 
     @property
     def state(self) -> SlotState:
@@ -180,10 +184,10 @@ class SlotMachine:
                 )
                 self._finish(step, rec.resume_state or SlotState.EMPTY)
             else:
-                self._door_closed(step, here)
+                self._door_closed(step, here, now)
         elif rec.state == SlotState.OPEN or (rec.state == SlotState.FAULT and rec.fault != FaultReason.SENSOR_CONFLICT):
             if closed:
-                self._door_closed(step, here)
+                self._door_closed(step, here, now)
                 if rec.state == SlotState.FAULT:
                     step.events.append(
                         self._draft(EventKind.SLOT_CLEARED, reason=rec.fault, helmet_id=self.record.helmet_id)
@@ -226,7 +230,10 @@ class SlotMachine:
     def step(self, now: float, *, door_closed: bool, present: bool) -> Step:
         """Feed one raw reading of the door and presence sensors."""
         closed = self.door_closed.feed(door_closed, now, self.timing.debounce)
+        was_here = self.present.value
         here = self.present.feed(present, now, self.timing.debounce)
+        if here != was_here:
+            self._presence_changed_at = now
         step = Step()
         state = self.state
         if state == SlotState.UNLOCKING:
@@ -248,14 +255,14 @@ class SlotMachine:
                 step.lock = False
         elif state == SlotState.OPEN:
             if closed:
-                self._door_closed(step, here)
+                self._door_closed(step, here, now)
             elif self.deadline is not None and now >= self.deadline:
                 self._set(step, state=SlotState.FAULT, fault=FaultReason.DOOR_AJAR)
                 step.events.append(
                     self._draft(EventKind.SLOT_FAULT, reason=FaultReason.DOOR_AJAR, helmet_id=self.record.helmet_id)
                 )
         elif state == SlotState.FAULT:
-            self._fault_step(step, closed, here)
+            self._fault_step(step, closed, here, now)
         elif state in (SlotState.OCCUPIED, SlotState.EMPTY):
             if not closed:
                 # The door opened while locked: forced, or the lock failed.
@@ -282,7 +289,7 @@ class SlotMachine:
                 )
         return step
 
-    def _fault_step(self, step: Step, closed: bool, here: bool) -> None:
+    def _fault_step(self, step: Step, closed: bool, here: bool, now: float) -> None:
         fault = self.record.fault
         if fault == FaultReason.SENSOR_CONFLICT:
             expected = self.record.resume_state == SlotState.OCCUPIED
@@ -290,13 +297,14 @@ class SlotMachine:
                 self._set(step, state=self.record.resume_state or SlotState.EMPTY, fault=None, resume_state=None)
                 step.events.append(self._draft(EventKind.SLOT_CLEARED, helmet_id=self.record.helmet_id))
         elif closed:  # door_ajar or lock_jammed: the door is shut again
-            self._door_closed(step, here)
+            self._door_closed(step, here, now)
             step.events.append(self._draft(EventKind.SLOT_CLEARED, reason=fault, helmet_id=self.record.helmet_id))
 
-    def _door_closed(self, step: Step, here: bool) -> None:
-        """The door shut after being open: decide what happened inside."""
+    def _door_closed(self, step: Step, here: bool, now: float) -> None:
+        """The door shut after being open: decide what happened inside (and when: the presence change)."""
         rec = self.record
         had = bool(rec.present_at_open)
+        moved = now - self._presence_changed_at if self._presence_changed_at is not None and had != here else 0.0
         if rec.purpose == Purpose.BORROW and had:
             if here:
                 step.events.append(
@@ -315,6 +323,7 @@ class SlotMachine:
                         helmet_id=rec.helmet_id,
                         pass_id=rec.pass_id,
                         resident_id=rec.resident_id,
+                        earlier_s=moved,
                     )
                 )
                 self._finish(step, SlotState.EMPTY, helmet_id=None)
@@ -323,7 +332,11 @@ class SlotMachine:
                 kind = EventKind.HELMET_RETURNED if rec.purpose == Purpose.RETURN else EventKind.HELMET_STOCKED
                 step.events.append(
                     self._draft(
-                        kind, helmet_id=rec.incoming_helmet_id, resident_id=rec.resident_id, pass_id=rec.pass_id
+                        kind,
+                        helmet_id=rec.incoming_helmet_id,
+                        resident_id=rec.resident_id,
+                        pass_id=rec.pass_id,
+                        earlier_s=moved,
                     )
                 )
                 self._finish(step, SlotState.OCCUPIED, helmet_id=rec.incoming_helmet_id)
@@ -333,7 +346,11 @@ class SlotMachine:
         elif had and not here:
             step.events.append(
                 self._draft(
-                    EventKind.HELMET_REMOVED, helmet_id=rec.helmet_id, resident_id=rec.resident_id, pass_id=rec.pass_id
+                    EventKind.HELMET_REMOVED,
+                    helmet_id=rec.helmet_id,
+                    resident_id=rec.resident_id,
+                    pass_id=rec.pass_id,
+                    earlier_s=moved,
                 )
             )
             self._finish(step, SlotState.EMPTY, helmet_id=None)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class Store:
                         event_id=new_event_id(),
                         locker_id=self.locker_id,
                         seq=seq,
-                        ts=now,
+                        ts=now - timedelta(seconds=draft.earlier_s),
                         kind=draft.kind,
                         slot=draft.slot,
                         helmet_id=draft.helmet_id,
