@@ -43,3 +43,12 @@ def test_a_config_typo_names_the_key_and_exits_2(tmp_path: Path) -> None:
     result = run("status", "--config", str(cfg), tmp_path=tmp_path)
     assert result.returncode == 2
     assert "mqtt.hots" in result.stderr and "Extra inputs are not permitted" in result.stderr
+
+
+def test_an_expander_profile_without_an_expander_driver_exits_2_with_the_reason(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text() + 'pin_profile = "pi-mcp23017-12"\n')
+    result = run("run", "--config", str(cfg), tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: pin profile pi-mcp23017-12 puts slots on MCP23017 expanders")
+    assert "Traceback" not in result.stderr

@@ -45,9 +45,12 @@ def run(
             raise typer.Exit(0) from None  # enrolled: systemd starts the service again, now as the locker
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    service = LockerService(
-        settings, slots=GpioSlotBank(profile), camera=OpenCvCamera(settings.camera), decoder=SupervisedDecoder()
-    )
+    try:
+        slots = GpioSlotBank(profile)
+    except ConfigError as exc:  # e.g. an expander profile on a pin factory that cannot drive it
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    service = LockerService(settings, slots=slots, camera=OpenCvCamera(settings.camera), decoder=SupervisedDecoder())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
