@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from support.secure_broker import start_secure_broker
 
 from helmet_cloud.app import create_app
+from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker, start_mosquitto
@@ -31,6 +33,16 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     except FileNotFoundError:
         _missing("mosquitto is not installed (apt-get install mosquitto)")
     yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[tuple[Broker, DynsecAdmin]]:
+    """A private Mosquitto with dynamic security and its admin client; the ``cloud`` user exists
+    (``support.secure_broker``: ``cloud_env``/``cloud_settings`` for a cloud managing locker users on it)."""
+    broker, admin = start_secure_broker(tmp_path / "secure")
+    yield broker, admin
+    admin.close()
     broker.stop()
 
 

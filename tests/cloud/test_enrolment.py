@@ -5,19 +5,18 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from support.cloud_users import user_headers
 from support.processes import CloudProcess
-from support.secure_broker import Peer, cloud_env, start_secure_broker
+from support.secure_broker import Peer, cloud_env, cloud_settings
 from support.waiting import eventually
 
 from helmet_cloud.app import create_app
+from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.db import make_engine
 from helmet_cloud.models import AuditEntry, EnrolmentCode, Locker
 from helmet_cloud.settings import CloudSettings
@@ -137,16 +136,11 @@ def test_an_offline_bundle_kills_open_codes(api: TestClient, settings: CloudSett
     assert api.post("/api/enrolment", json={"code": code}).status_code == 410
 
 
-@pytest.fixture
-def secure(tmp_path: Path) -> Iterator[Broker]:
-    broker, admin = start_secure_broker(tmp_path / "secure")
-    yield broker
-    admin.close()
-    broker.stop()
-
-
-def test_technician_path_enrols_a_pi_against_a_running_cloud(tmp_path: Path, secure: Broker, database_url: str) -> None:
+def test_technician_path_enrols_a_pi_against_a_running_cloud(
+    tmp_path: Path, secure_broker: tuple[Broker, DynsecAdmin], database_url: str
+) -> None:
     """Register a locker, get a code, `helmet-edge enroll` it on the "Pi", connect with what it got, reuse refused."""
+    secure, _ = secure_broker
     cloud = CloudProcess(tmp_path / "cloud", secure.port, database_url, **cloud_env(secure))
     cloud.add_user("tech", "technician", "correct horse")
     cloud.add_user("boss", "staff", "correct horse")
@@ -194,17 +188,10 @@ def _publish_events(peer: Peer, seqs: list[int]) -> None:
 
 
 def test_a_replacement_pi_numbers_its_events_after_what_the_cloud_holds(
-    tmp_path: Path, secure: Broker, database_url: str
+    tmp_path: Path, secure_broker: tuple[Broker, DynsecAdmin], database_url: str
 ) -> None:
-    settings = CloudSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "cloud",
-        mqtt_port=secure.port,
-        mqtt_username="cloud",
-        mqtt_password="cloud-secret",
-        broker_admin_username="admin",
-        broker_admin_password="admin-secret",
-    )
+    secure, _ = secure_broker
+    settings = cloud_settings(secure, database_url=database_url, data_dir=tmp_path / "cloud")
     engine = make_engine(database_url)
 
     def acked() -> int:

@@ -13,7 +13,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from helmet_cloud.broker_admin import DynsecAdmin
+from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker, start_mosquitto
+from support.waiting import eventually
 
 PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 ADMIN = ("admin", "admin-secret")
@@ -59,18 +61,37 @@ def cloud_env(broker: Broker) -> dict[str, str]:
     }
 
 
+def cloud_settings(broker: Broker, *, database_url: str, data_dir: Path) -> CloudSettings:
+    """The same cloud as ``cloud_env``, as settings for an in-process app."""
+    return CloudSettings(
+        database_url=database_url,
+        data_dir=data_dir,
+        mqtt_port=broker.port,
+        mqtt_username=CLOUD[0],
+        mqtt_password=CLOUD[1],
+        broker_admin_username=ADMIN[0],
+        broker_admin_password=ADMIN[1],
+    )
+
+
 class Peer:
-    """One MQTT client with a user and password, recording what happens to it."""
+    """One MQTT client with a user and password, recording what happens to it.
+
+    It does not come back by itself for 30 s after the broker drops or refuses it, so a test sees the first
+    answer and a second client with the same client id is not thrown off; to try again, make a new Peer.
+    """
 
     def __init__(self, port: int, username: str, password: str | None, *, client_id: str | None = None) -> None:
         self.received: list[tuple[str, bytes]] = []
         self.connect_rc: Any = None
         self.disconnected = threading.Event()
+        self.subacks: dict[int, list[Any]] = {}
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or f"{username}-peer")
         c.username_pw_set(username, password)
         c.on_connect = lambda _c, _u, _f, rc, _p: setattr(self, "connect_rc", rc)
         c.on_disconnect = lambda *_a: self.disconnected.set()
-        c.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+        c.on_message = lambda _c, _u, msg: self.received.append((msg.topic, bytes(msg.payload)))
+        c.on_subscribe = lambda _c, _u, mid, codes, _p: self.subacks.__setitem__(mid, codes)
         c.reconnect_delay_set(30, 30)
         c.connect("127.0.0.1", port)
         c.loop_start()
@@ -84,6 +105,28 @@ class Peer:
     def refused(self) -> bool:
         return self.connect_rc is not None and self.connect_rc.is_failure
 
+    @property
+    def topics(self) -> list[str]:
+        """The topics of what it received, in order."""
+        return [topic for topic, _ in self.received]
+
+    def subscribe(self, topic: str) -> bool:
+        """Whether the broker granted the subscription (its SUBACK code)."""
+        result, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None, f"the SUBSCRIBE for {topic} was not sent: {result}"
+        codes = eventually(lambda: self.subacks.get(mid, []), timeout=5)
+        return not codes[0].is_failure
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def connects(port: int, username: str, password: str | None, *, client_id: str | None = None) -> bool:
+    """Whether the broker lets a fresh client in (its first answer; the client is closed again)."""
+    peer = Peer(port, username, password, client_id=client_id)
+    try:
+        eventually(lambda: peer.connect_rc is not None)
+        return peer.accepted
+    finally:
+        peer.close()
