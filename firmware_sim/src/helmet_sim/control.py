@@ -63,7 +63,7 @@ def serve(
                     taken = rig.take(int(req.get("count", 1)), timeout=float(req.get("timeout", 10)))
                     _answer(ok=bool(taken), helmets=taken)
                 elif op == "insert":
-                    slot = rig.insert(str(req["helmet_id"]), timeout=float(req.get("timeout", 10)))
+                    slot = rig.insert(str(req["helmet_id"]), timeout=float(req.get("timeout", 20)))
                     _answer(ok=True, slot=slot)
                 elif op == "close_all":
                     rig.physical.close_all_doors()

@@ -145,13 +145,22 @@ class SimLocker:
         time.sleep(pause)
         return taken
 
-    def insert(self, helmet_id: str, *, timeout: float = 10.0, pause: float = 0.3) -> int:
-        """Hold the helmet's sticker to the camera, put it in the slot that opens, shut the door."""
-        self.camera.show(helmet_url(self.helmet_host, helmet_id))
-        try:
-            released = self.wait_released(1, timeout)
-        finally:
-            self.camera.clear()
+    def insert(self, helmet_id: str, *, timeout: float = 20.0, pause: float = 0.3) -> int:
+        """Hold the helmet's sticker to the camera, put it in the slot that opens, shut the door.
+
+        Like a person, if nothing opens (the locker had no free slot yet, say: a door just shut is not
+        settled), lower the sticker past the kiosk's repeat window and show it again, until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        released: list[PhysicalSlot] = []
+        while not released and time.monotonic() < deadline:
+            self.camera.show(helmet_url(self.helmet_host, helmet_id))
+            try:
+                released = self.wait_released(1, min(5.0, deadline - time.monotonic()))
+            finally:
+                self.camera.clear()
+            if not released:
+                time.sleep(min(self.service.rules.repeat_window + 0.5, max(0.0, deadline - time.monotonic())))
         if not released:
             raise PhysicalError(f"no slot opened for {helmet_id}")
         slot = released[0]
