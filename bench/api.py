@@ -179,9 +179,9 @@ def main() -> None:
                 why = f"{r['errors']:.0f} requests failed or got no answer within the run (see the server log)"
             elif not ratio_v >= 0.3 and ratio_v > 0:
                 why = (
-                    f"{1 / ratio_v:.1f}x slower than the static answer: each request runs a sync route in "
-                    "Starlette's thread pool, opens a SQLModel session and queries PostgreSQL (the station's slot "
-                    "counts and lockers), then validates and serialises the answer with pydantic; nothing is cached"
+                    f"{1 / ratio_v:.1f}x slower than the static answer: a cached answer is served from the "
+                    "feed cache on the event loop, but each station's first request (and each after ingest changed "
+                    "slots or lockers) builds it in a worker thread with a database query"
                     if "stations/" in label
                     else f"{1 / ratio_v:.1f}x slower than the static answer"
                 )
