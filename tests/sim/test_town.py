@@ -13,13 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.town import embedded_town
 from support.waiting import eventually
 
-from helmet_sim.broker import free_port
-from helmet_sim.cloud_client import CloudClient
-from helmet_sim.embedded import ADMIN, Embedded, start_embedded
 from helmet_sim.residents import Behaviour, Mix
-from helmet_sim.runner import cloud_settings
 from helmet_sim.town import Town, TownOptions, layout
 
 pytestmark = pytest.mark.slow
@@ -38,26 +35,9 @@ OPTIONS = TownOptions(
 
 
 @pytest.fixture
-def embedded(tmp_path: Path) -> Iterator[Embedded]:
-    e = start_embedded(tmp_path / "cloud", port=free_port(), settings=cloud_settings(OPTIONS))
-    yield e
-    e.stop()
-
-
-@pytest.fixture
-def town(tmp_path: Path, embedded: Embedded) -> Iterator[Town]:
-    admin = CloudClient(embedded.base_url).login(ADMIN, embedded.admin_password)
-    t = Town(
-        OPTIONS,
-        workdir=tmp_path,
-        cloud_url=embedded.base_url,
-        admin=admin,
-        sms_file=embedded.sms_file,
-        mqtt_port=embedded.broker.port,
-    )
-    yield t
-    t.close()
-    admin.close()
+def town(tmp_path: Path) -> Iterator[Town]:
+    with embedded_town(tmp_path, OPTIONS) as t:
+        yield t
 
 
 def test_a_small_town_with_every_kind_of_misbehaviour_ends_consistent(town: Town) -> None:
