@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,30 @@ def goals_table(goals: list[Goal]) -> str:
             lines.append("")
             lines.append(f"- {g.goal}: {g.why}")
     return "\n".join(lines) + "\n"
+
+
+def publish_locker_config(port: int, key: Any, locker_id: str = "LK-0001", *, slots: int = 6) -> None:
+    """Play the cloud's part a locker needs first: its retained config with the pass key that signs ``key``'s passes."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from helmet_protocol import topics
+    from helmet_protocol.keys import public_key_b64
+    from helmet_protocol.messages import LockerConfig
+    from helmet_protocol.topics import Channel
+
+    cfg = LockerConfig(
+        locker_id=locker_id,
+        slot_count=slots,
+        pass_keys={"k1": public_key_b64(key)},
+        helmet_url_host="helmets.example.org",
+        ts=datetime.now(UTC),
+    )
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-config-{locker_id}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topics.topic(locker_id, Channel.CONFIG), cfg.to_json(), qos=1, retain=True).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()

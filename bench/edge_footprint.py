@@ -19,17 +19,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, Goal, Summary
+from common import RESULTS, Goal, Summary, publish_locker_config
 from support.processes import LockerProcess
 
-from helmet_protocol.keys import public_key_b64
-from helmet_protocol.messages import LockerConfig
 from helmet_protocol.passes import Role, issue_pass
 from helmet_sim.broker import start_mosquitto
 
@@ -66,17 +62,7 @@ def main() -> None:
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_mosquitto(Path(tmp) / "broker")
-        cloud = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench")
-        cloud.connect("127.0.0.1", broker.port)
-        cloud.loop_start()
-        cfg = LockerConfig(
-            locker_id="LK-0001",
-            slot_count=6,
-            pass_keys={"k1": public_key_b64(key)},
-            helmet_url_host="helmets.example.org",
-            ts=datetime.now(UTC),
-        )
-        cloud.publish("helmet/v1/LK-0001/config", cfg.to_json(), qos=1, retain=True).wait_for_publish(5)
+        publish_locker_config(broker.port, key)
         locker = LockerProcess("LK-0001", Path(tmp) / "lockers", broker.port, extra_args=["--fps", "15"])
         try:
             locker.wait_for_keys()
@@ -112,7 +98,6 @@ def main() -> None:
             during = (max(b[0] for b in busy), sum(b[1] for b in busy) / len(busy), sum(b[2] for b in busy) / len(busy))
         finally:
             locker.stop()
-            cloud.loop_stop()
             broker.stop()
     cpu_model = next(
         (

@@ -31,19 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Goal, Summary, command_line, finish, pct
+from common import Goal, Summary, command_line, finish, pct, publish_locker_config
 
 from helmet_edge.config import TimingSettings
 from helmet_edge.decoder_cascade import CascadeDecoder
 from helmet_edge.decoder_process import SupervisedDecoder
 from helmet_edge.decoder_zxing import ZxingDecoder
-from helmet_protocol.keys import public_key_b64
-from helmet_protocol.messages import LockerConfig
 from helmet_protocol.passes import Role, issue_pass
 from helmet_sim.broker import start_mosquitto
 from helmet_sim.rig import SimLocker
@@ -156,19 +152,7 @@ def main() -> None:
         tmp = Path(tmp_s)
         broker = start_mosquitto(tmp / "broker")
         try:
-            cloud = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-config")
-            cloud.connect("127.0.0.1", broker.port)
-            cloud.loop_start()
-            cfg = LockerConfig(
-                locker_id="LK-0001",
-                slot_count=6,
-                pass_keys={"k1": public_key_b64(key)},
-                helmet_url_host="helmets.example.org",
-                ts=datetime.now(UTC),
-            )
-            cloud.publish("helmet/v1/LK-0001/config", cfg.to_json(), qos=1, retain=True).wait_for_publish(5)
-            cloud.disconnect()
-            cloud.loop_stop()
+            publish_locker_config(broker.port, key)
             for name in ("in-process", "supervised"):
                 print(f"scan to unlock: {name}", file=sys.stderr)
                 results[name] = run_rig(name, args.trials, tmp, broker.port, key)
