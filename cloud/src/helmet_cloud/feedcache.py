@@ -67,10 +67,9 @@ class FeedCache:
         """The cached bytes for ``key``, or ``build()``'s, stored for at most ``ttl`` seconds."""
         # Read the generation before building: a bump during the build leaves the new entry stale.
         gen, now = generation(), self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and entry.generation == gen and now < entry.expires:
-            return entry.body
+        cached = self.peek(key)
+        if cached is not None:
+            return cached
         body = build()
         with self._lock:
             self._entries[key] = _Entry(gen, now + ttl, body)
