@@ -67,7 +67,9 @@ def main() -> None:
             pids["broker"] = broker.pid
         try:
             t0 = time.monotonic()
-            town.build(say=lambda line: print(line, flush=True))
+            town.build(
+                lambda step, done, total: print(f"  {step}: {done}/{total}", flush=True) if done == total else None
+            )
             built = time.monotonic() - t0
             print(f"built in {built:.0f} s: {town.helmets} helmets", flush=True)
             with ProcWatch(pids) as idle:

@@ -10,6 +10,12 @@ const files = [
   // [package, file in the package, name in vendor/]
   ["axe-core", "axe.min.js", "axe.min.js"],
   ["axe-core", "LICENSE", "axe-core.LICENSE"],
+  // The API docs at /docs (Swagger UI), served from here instead of a CDN.
+  ["swagger-ui-dist", "swagger-ui-bundle.js", "swagger-ui-bundle.js"],
+  ["swagger-ui-dist", "swagger-ui.css", "swagger-ui.css"],
+  ["swagger-ui-dist", "favicon-32x32.png", "swagger-ui-favicon.png"],
+  ["swagger-ui-dist", "LICENSE", "swagger-ui.LICENSE"],
+  ["swagger-ui-dist", "NOTICE", "swagger-ui.NOTICE"],
 ];
 
 mkdirSync(out, { recursive: true });

@@ -81,7 +81,7 @@ def test_the_command_line_audits_accounts_and_key_changes(settings: CloudSetting
     }
     cli = [str(BIN / "helmet-cloud")]
     run = subprocess.run(
-        [*cli, "add-user", "carol", "--role", "staff", "--password", "pw-12345678"], env=env, capture_output=True
+        [*cli, "add-user", "carol", "--role", "staff", "--password", "pw-1234567890ab"], env=env, capture_output=True
     )
     assert run.returncode == 0, run.stderr
     run = subprocess.run([*cli, "keys", "rotate"], env=env, capture_output=True, text=True)
@@ -94,4 +94,4 @@ def test_the_command_line_audits_accounts_and_key_changes(settings: CloudSetting
     engine.dispose()
     assert [(r.action, r.subject_id) for r in rows] == [("user.create", "carol"), ("keys.rotate", kid)]
     assert all(r.actor.startswith("cli:") for r in rows)
-    assert "pw-12345678" not in str([r.detail for r in rows])
+    assert "pw-1234567890ab" not in str([r.detail for r in rows])

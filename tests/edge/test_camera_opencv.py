@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from helmet_edge.camera_opencv import OpenCvCamera
 from helmet_edge.config import CameraSettings
@@ -58,3 +60,18 @@ def test_a_missing_camera_is_unhealthy_and_yields_no_frames() -> None:
         assert cam.healthy is False
     finally:
         cam.close()
+
+
+def test_a_missing_camera_is_said_once_and_retried_less_and_less_often(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="helmet_edge.camera_opencv")
+    cam = OpenCvCamera(CameraSettings(device="/nonexistent/video99"), stale_after=0.3, longest_retry=30)
+    try:
+        time.sleep(3.6)  # attempts at 0, then after 1 s and 2 s more (back-off), not one a second
+    finally:
+        cam.close()
+    assert 2 <= cam.reopened <= 3
+    said = [r.getMessage() for r in caplog.records if r.name == "helmet_edge.camera_opencv"]
+    assert said == [
+        "camera /nonexistent/video99 cannot be opened (is it connected, and is camera.device right?); "
+        "retrying, less often each time (every 30 s at most)"
+    ]

@@ -177,8 +177,8 @@ def served(tmp_path: Path, database_url: str, mosquitto: Broker) -> Iterator[Ser
         HELMET_PASS_REQUESTS_PER_MINUTE_PER_IP="100000",
     )
     try:
-        cloud.add_user("ana", "admin", "s3cret pass")
-        staff = cloud.start().login("ana", "s3cret pass")
+        cloud.add_user("ana", "admin", "s3cret passphrase")
+        staff = cloud.start().login("ana", "s3cret passphrase")
         staff.create_station("ST-A", "Hall", 47.37, 8.54)
         staff.register_locker("LK-0001", "ST-A", 6)
         res = CloudClient(cloud.url).sign_in_resident("+41790000031", cloud.sms_file)

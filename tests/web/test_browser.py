@@ -320,3 +320,20 @@ def test_staff_acknowledge_an_alert_as_it_arrives(browser: Any, town: Town) -> N
     assert "(ana)" in acknowledged.inner_text()
     assert [a["acknowledged_by"] for a in town.admin.alerts(kind="locker_offline")] == ["ana"]
     page.context.close()
+
+
+def test_the_api_docs_render_from_vendored_files_under_the_sites_policy(browser: Any, town: Town) -> None:
+    """``/docs`` (linked from the demo's banner) works offline: every request stays on this site, and the
+    Content-Security-Policy blocks nothing it needs."""
+    page = new_page(browser, town)
+    elsewhere: list[str] = []
+    refused: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(town.cloud.url) else elsewhere.append(r.url))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto("/docs")
+    page.get_by_text("/api/stations/{station_id}", exact=True).first.wait_for()
+    page.get_by_text("/api/stations/{station_id}", exact=True).first.click()  # an operation opens
+    page.get_by_role("button", name="Try it out").first.wait_for()
+    assert elsewhere == [] and refused == []
+    page.screenshot(path=str(town.shots / "api-docs.png"))
+    page.context.close()

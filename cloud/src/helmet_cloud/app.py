@@ -31,6 +31,7 @@ from helmet_cloud.api import (
     towns,
 )
 from helmet_cloud.api import metrics as metrics_api
+from helmet_cloud.api.guard import RefuseNul
 from helmet_cloud.api.openapi import document_sentence_errors
 from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_cloud.context import AppContext
@@ -91,6 +92,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             if settings.ingest_in_process
             else None
         )
+        app.state.ingest_worker = worker
         if worker is not None:
             worker.start()
         sweeper = AlertSweeper(alerter, settings.alert_sweep_seconds)
@@ -109,8 +111,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             metrics.watch(None)
             engine.dispose()
 
-    app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan)
-    app.state.metrics, app.state.feed_cache = metrics, FeedCache()
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: the pages serve a vendored /docs instead.
+    app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.metrics, app.state.feed_cache, app.state.api_docs = metrics, FeedCache(), settings.api_docs
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
@@ -141,9 +145,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         return JSONResponse({"detail": "a number in the request is too large"}, status_code=422)
 
     @app.get("/health", tags=["ops"])
-    def health() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
+    def health(request: Request) -> dict[str, object]:
+        """The process is alive (always 200), and how its broker connections are: up, or since when and why not."""
+        ctx: AppContext = request.app.state.ctx
+        report: dict[str, object] = {"status": "ok", "mqtt": ctx.mqtt.reach.report(ctx.mqtt.connected.is_set())}
+        worker: IngestWorker | None = request.app.state.ingest_worker
+        if worker is not None:
+            report["ingest_mqtt"] = worker.mqtt.reach.report(worker.mqtt.connected.is_set())
+        return report
 
     @app.get("/ready", tags=["ops"])
     def ready(request: Request) -> JSONResponse:

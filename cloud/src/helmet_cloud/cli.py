@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from helmet_cloud.settings import CloudSettings
 
 app = typer.Typer(help="helmet-station cloud service", no_args_is_help=True)
 
 
-def _logging() -> None:
-    """Text at a terminal; ``HELMET_LOG_FORMAT=json`` for one JSON object per line (containers, journald).
+def _start(*, database: bool = True) -> CloudSettings:
+    """Settings and logging, and (``database``) one connection to the database, before anything starts.
 
-    Reads the settings first, so a bad setting stops the command with a clear message before anything starts.
+    Text logs at a terminal; ``HELMET_LOG_FORMAT=json`` for one JSON object per line (containers, journald).
+    A bad setting or a database that cannot be reached stops the command with one line and exit code 2.
     """
     from pydantic import ValidationError
 
+    from helmet_cloud.db import DatabaseUnavailableError, check_database
     from helmet_cloud.settings import CloudSettings
     from helmet_protocol.logs import setup_logging
 
@@ -27,6 +34,27 @@ def _logging() -> None:
         typer.echo(f"error: bad setting (HELMET_* environment): {exc}", err=True)
         raise typer.Exit(2) from None
     setup_logging(fmt=settings.log_format)
+    if database:
+        try:
+            check_database(settings.database_url)
+        except DatabaseUnavailableError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    return settings
+
+
+@contextmanager
+def _database_errors(what: str) -> Iterator[None]:
+    """A database failure after the first connection (a migration refused, a lost connection): one line, exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from helmet_cloud.db import first_line
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: {what} failed on the database: {first_line(exc)}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -39,35 +67,34 @@ def serve(
 
     from helmet_cloud.app import create_app
 
-    _logging()
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    settings = _start()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
 def ingest(
     worker_id: Annotated[str | None, typer.Option()] = None,
-    metrics_port: Annotated[int | None, typer.Option(help="serve this worker's /metrics on this port")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve this worker's /metrics and /health on this port")
+    ] = None,
 ) -> None:
     """Run one ingest worker on the shared subscription (start several to scale out)."""
     from helmet_cloud.alerter import build_alerting
     from helmet_cloud.db import make_engine, migrate
     from helmet_cloud.ingest import IngestWorker
-    from helmet_cloud.metrics import Metrics
-    from helmet_cloud.settings import CloudSettings
+    from helmet_cloud.metrics import Metrics, serve_worker_http
 
-    _logging()
-    settings = CloudSettings()
+    settings = _start()
     if settings.auto_migrate:
-        migrate(settings.database_url)
+        with _database_errors("migrating the schema"):
+            migrate(settings.database_url)
     metrics = Metrics()
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, registry=metrics.registry)
     engine = make_engine(settings.database_url)
     # Event-driven alerts here; the time-based sweep runs in the API process.
     alerter, webhooks = build_alerting(settings, engine)
     worker = IngestWorker(settings, engine, worker_id=worker_id, metrics=metrics.ingest, on_commit=alerter.after_ingest)
+    if metrics_port is not None:
+        serve_worker_http(metrics_port, metrics, lambda: worker.mqtt.reach.report(worker.mqtt.connected.is_set()))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -84,47 +111,69 @@ def ingest(
 def migrate_cmd() -> None:
     """Apply Alembic migrations up to the newest revision."""
     from helmet_cloud.db import migrate
-    from helmet_cloud.settings import CloudSettings
 
-    _logging()
-    migrate(CloudSettings().database_url)
+    settings = _start()
+    with _database_errors("migrating the schema"):
+        migrate(settings.database_url)
 
 
 @app.command("add-user")
 def add_user(
-    username: str,
-    role: Annotated[str, typer.Option(help="technician, staff or admin")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    username: Annotated[str, typer.Argument(help="the account name they sign in with")],
+    role: Annotated[str, typer.Option(metavar="ROLE", help="technician, staff or admin")],
+    password: Annotated[
+        str | None,
+        typer.Option(metavar="PASSWORD", help="for scripts; asked for (twice, hidden) when not given"),
+    ] = None,
 ) -> None:
-    """Create (or reset) a staff, technician or admin account."""
+    """Create (or reset) a staff, technician or admin account.
+
+    The password needs at least 12 characters and must not be easy to guess (common passwords, the user name).
+    """
     from sqlmodel import Session
 
     from helmet_cloud import audit
     from helmet_cloud.db import make_engine, migrate
     from helmet_cloud.models import User
     from helmet_cloud.security import hash_password
-    from helmet_cloud.settings import CloudSettings
 
     if role not in ("technician", "staff", "admin"):
         typer.echo("error: role must be technician, staff or admin", err=True)
         raise typer.Exit(2)
-    settings = CloudSettings()
-    migrate(settings.database_url)
-    with Session(make_engine(settings.database_url)) as session:
-        user = session.get(User, username) or User(username=username, password_hash="", role=role)
-        action = "user.reset" if user.password_hash else "user.create"
-        user.password_hash, user.role = hash_password(password), role
-        session.add(user)
-        audit.record(
-            session,
-            actor=_cli_actor(),
-            action=action,
-            subject_type="user",
-            subject_id=username,
-            detail={"role": role},
-        )
-        session.commit()
+    if password is not None:  # refused before anything is touched
+        _strong_enough(password, username)
+    settings = _start()
+    if password is None:  # asked for once the database answers, so nobody types it twice for nothing
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        _strong_enough(password, username)
+    with _database_errors(f"saving user {username}"):
+        migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        with Session(engine) as session:
+            user = session.get(User, username) or User(username=username, password_hash="", role=role)
+            action = "user.reset" if user.password_hash else "user.create"
+            user.password_hash, user.role = hash_password(password), role
+            session.add(user)
+            audit.record(
+                session,
+                actor=_cli_actor(),
+                action=action,
+                subject_type="user",
+                subject_id=username,
+                detail={"role": role},
+            )
+            session.commit()
+        engine.dispose()
     typer.echo(f"user {username} ({role}) saved")
+
+
+def _strong_enough(password: str, username: str) -> None:
+    from helmet_cloud.security import password_problem
+
+    problem = password_problem(password, username=username)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
 
 
 def _cli_actor() -> str:
@@ -142,7 +191,7 @@ def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
     from sqlmodel import Session
 
     from helmet_cloud import audit
-    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.db import first_line, make_engine, migrate
     from helmet_cloud.settings import CloudSettings
 
     settings = CloudSettings()
@@ -157,8 +206,8 @@ def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
                 session.commit()
         finally:
             engine.dispose()
-    except SQLAlchemyError as exc:
-        typer.echo(f"warning: {action} {subject_id} is done but not in the audit log: {exc}", err=True)
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"warning: {action} {subject_id} is done but not in the audit log: {first_line(exc)}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -170,9 +219,8 @@ app.add_typer(keys_app, name="keys")
 def keys_list() -> None:
     """The key ids lockers trust, and which one signs new passes."""
     from helmet_cloud.passkeys import load_or_create
-    from helmet_cloud.settings import CloudSettings
 
-    keys = load_or_create(CloudSettings().keys_path)
+    keys = load_or_create(_start(database=False).keys_path)
     for kid in sorted(keys.private):
         typer.echo(f"{kid}{'  (active: signs new passes)' if kid == keys.active else ''}")
 
@@ -181,21 +229,19 @@ def keys_list() -> None:
 def keys_rotate() -> None:
     """Make a new signing key active; old keys stay trusted. Restart the API to publish it to lockers."""
     from helmet_cloud.passkeys import rotate
-    from helmet_cloud.settings import CloudSettings
 
-    kid = rotate(CloudSettings().keys_path)
+    kid = rotate(_start(database=False).keys_path)
     typer.echo(f"new active key: {kid}")
     _audit_cli("keys.rotate", "key", kid)
 
 
 @keys_app.command("retire")
-def keys_retire(kid: str) -> None:
+def keys_retire(kid: Annotated[str, typer.Argument(help="the key id, as keys list shows it")]) -> None:
     """Stop trusting an old key (once the passes it signed have expired)."""
     from helmet_cloud.passkeys import retire
-    from helmet_cloud.settings import CloudSettings
 
     try:
-        retire(CloudSettings().keys_path, kid)
+        retire(_start(database=False).keys_path, kid)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 
@@ -19,6 +21,46 @@ def _make_sqlite_dir(url: str) -> None:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+class DatabaseUnavailableError(Exception):
+    """The database URL cannot be used: one line naming the URL (password hidden), the setting and the cause."""
+
+
+def shown(url: str) -> str:
+    """The URL with its password hidden, also when it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own message (psycopg's, sqlite3's), without SQLAlchemy's SQL and background link."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+def check_database(url: str, setting: str = "HELMET_DATABASE_URL") -> None:
+    """Connect once; raise :class:`DatabaseUnavailableError` saying what failed, so commands say it in one line."""
+    try:
+        engine = make_engine(url)
+    except NoSuchModuleError as exc:
+        raise DatabaseUnavailableError(f"{setting}={shown(url)}: unknown database kind ({first_line(exc)})") from None
+    except ArgumentError as exc:
+        raise DatabaseUnavailableError(f"{setting}={shown(url)}: not a database URL ({first_line(exc)})") from None
+    except OSError as exc:  # SQLite's folder cannot be made
+        raise DatabaseUnavailableError(f"{setting}={shown(url)}: {exc.strerror or exc}: {exc.filename}") from None
+    try:
+        with engine.connect():
+            pass
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database {shown(url)} (set by {setting}): {first_line(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def make_engine(url: str) -> Engine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -151,3 +151,28 @@ class RequestMetricsMiddleware:
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.http_latency.labels(method, route).observe(time.perf_counter() - started)
             self.metrics.http_requests.labels(method, route, str(status)).inc()
+
+
+def serve_worker_http(port: int, metrics: Metrics, mqtt_health: Callable[[], dict[str, object]]) -> None:
+    """A standalone ingest worker's HTTP port: ``/metrics`` (Prometheus) and ``/health`` (JSON, like the API's)."""
+    import json
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    exposition = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/health":
+            body = json.dumps({"status": "ok", "ingest_mqtt": mqtt_health()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return exposition(environ, start_response)  # type: ignore[no-any-return]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server("", port, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -16,8 +19,64 @@ from helmet_protocol.transport import set_tcp_nodelay
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Reachability:
+    """Whether a connection is up, and since when it is not: told once, then again at widening intervals."""
+
+    where: str
+    first_repeat_s: float = 10.0
+    longest_repeat_s: float = 600.0
+    down_since: float | None = None  # time.time() of the first failure since the last connect
+    problem: str | None = None
+    attempts: int = 0
+    _next_log: float = 0.0
+    _every: float = 0.0
+
+    def failed(self, problem: str) -> None:
+        now = time.time()
+        self.attempts += 1
+        self.problem = problem
+        if self.down_since is None:
+            self.down_since, self._every = now, self.first_repeat_s
+            self._next_log = now + self._every
+            log.warning("cannot reach the MQTT broker at %s: %s; retrying", self.where, problem)
+        elif now >= self._next_log:
+            log.warning(
+                "MQTT broker at %s still unreachable after %.0f s (%d attempts): %s",
+                self.where, now - self.down_since, self.attempts, problem,
+            )  # fmt: skip
+            self._every = min(self._every * 2, self.longest_repeat_s)
+            self._next_log = now + self._every
+
+    def connected(self) -> None:
+        if self.down_since is not None:
+            log.info("MQTT broker at %s reached after %.0f s", self.where, time.time() - self.down_since)
+        self.down_since, self.problem, self.attempts = None, None, 0
+
+    def report(self, connected: bool) -> dict[str, object]:
+        """For ``/health``: ``{"broker": "host:port", "connected": ...}`` and, while down, since when and why."""
+        out: dict[str, object] = {"broker": self.where, "connected": connected}
+        if not connected and self.down_since is not None:
+            out["unreachable_since"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since))
+            out["problem"] = self.problem
+        return out
+
+
+def _why_unreachable(host: str, port: int) -> str:
+    """paho swallows the connect error: find it with a plain TCP connect (a name, a refused port, a timeout)."""
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return "the TCP connection opens but the MQTT handshake fails (TLS settings?)"
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
 class CloudMqtt:
-    """One connection; ``subscriptions`` are (re)made on every connect."""
+    """One connection; ``subscriptions`` are (re)made on every connect.
+
+    A broker that cannot be reached is logged once, then at widening intervals (``reach``), and shows in
+    ``/health``; paho keeps retrying with its own back-off.
+    """
 
     def __init__(
         self,
@@ -32,6 +91,7 @@ class CloudMqtt:
         self._on_connect = on_connect
         self.subscriptions = subscriptions
         self.connected = threading.Event()
+        self.reach = Reachability(f"{settings.mqtt_host}:{settings.mqtt_port}")
         c = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -45,6 +105,7 @@ class CloudMqtt:
         c.max_queued_messages_set(0)
         c.on_socket_open = set_tcp_nodelay
         c.on_connect = self._connected
+        c.on_connect_fail = lambda *_a: self.reach.failed(_why_unreachable(settings.mqtt_host, settings.mqtt_port))
         c.on_disconnect = lambda *_a: self.connected.clear()
         if on_message is not None:
             # The flag says a retained copy (sent on subscribing), not a message published just now.
@@ -53,8 +114,9 @@ class CloudMqtt:
 
     def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
+            self.reach.failed(f"the broker refused the connection: {reason}")
             return
+        self.reach.connected()
         for sub in self.subscriptions:
             client.subscribe(sub, qos=1)
         self.connected.set()

@@ -34,3 +34,26 @@ def token_hash(token: str) -> str:
 
 def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
+
+
+MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4: 3 is "safely unguessable" (about 10^10 guesses)
+
+
+def password_problem(password: str, *, username: str = "") -> str | None:
+    """Why ``password`` is too weak for a staff, technician or admin account, or None when it will do.
+
+    At least 12 characters, and not guessable by zxcvbn (common-password lists, names, keyboard walks, dates,
+    l33t substitutions, the user name itself) below its score 3.
+    """
+    from zxcvbn import zxcvbn
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters (it has {len(password)})"
+    found = zxcvbn(password[:100], user_inputs=[username] if username else [])
+    if found["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    feedback = found["feedback"]
+    why = feedback["warning"] or "it is too easy to guess"
+    hint = " ".join(feedback["suggestions"][:1])
+    return f"the password is too weak: {why.rstrip('.')}.{' ' + hint if hint else ''}"

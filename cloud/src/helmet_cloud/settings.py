@@ -20,6 +20,8 @@ class CloudSettings(BaseSettings):
     auto_migrate: bool = True
     data_dir: Path = Path("var")
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for containers and journald
+    # The interactive API docs at /docs (vendored Swagger UI); /openapi.json is always served.
+    api_docs: bool = True
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1883, ge=1, le=65535)

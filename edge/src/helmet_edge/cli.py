@@ -30,13 +30,17 @@ def run(
 ) -> None:
     """Run the locker on real hardware: camera, GPIO, MQTT."""
     setup_logging(verbose=verbose, fmt=log_format)
+    from helmet_edge import decoder_pyzbar
     from helmet_edge.camera_opencv import OpenCvCamera
     from helmet_edge.config import load_settings
     from helmet_edge.decoder_process import SupervisedDecoder
     from helmet_edge.profile import load_profile
     from helmet_edge.service import LockerService
-    from helmet_edge.slots_gpiozero import GpioSlotBank
+    from helmet_edge.slots_gpiozero import GpioSlotBank, pin_factory
 
+    if not config.is_file():  # never first-boot enrolment on a mistyped path: say what is wrong
+        typer.echo(f"error: config file {config} does not exist (hardware/config.example.toml is a start)", err=True)
+        raise typer.Exit(2)
     try:
         settings = load_settings(config)
         profile = load_profile(settings.pin_profile)
@@ -46,10 +50,11 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        slots = GpioSlotBank(profile)
-    except ConfigError as exc:  # e.g. an expander profile on a pin factory that cannot drive it
+        slots = GpioSlotBank(profile, pin_factory=pin_factory(settings.pin_factory))
+    except ConfigError as exc:  # no GPIO here, or an expander profile on a pin factory that cannot drive it
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    decoder_pyzbar.warn_if_unavailable()
     service = LockerService(settings, slots=slots, camera=OpenCvCamera(settings.camera), decoder=SupervisedDecoder())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -77,7 +82,7 @@ def _first_boot(config: Path) -> bool:
 
     data_dir = configured_data_dir(config)
     try:
-        raw = tomllib.loads(config.read_text()) if config.is_file() else {}
+        raw = tomllib.loads(config.read_text())
         if enroll.installed(data_dir) is not None or "locker_id" in raw or os.environ.get("HELMET_EDGE_LOCKER_ID"):
             return False
         camera_settings = CameraSettings(**raw.get("camera", {}))
@@ -163,7 +168,7 @@ def enroll_cmd(
 
 @app.command()
 def scan(
-    files: Annotated[list[Path], typer.Argument(help="image files")],
+    files: Annotated[list[Path], typer.Argument(help="image files (PNG, JPEG, ...)")],
     budget_ms: Annotated[float, typer.Option(help="time allowed per image once a code is located")] = 30.0,
 ) -> None:
     """Decode QR codes in image files with the kiosk's decoder; one JSON object per line.
@@ -178,9 +183,11 @@ def scan(
     decoder = CascadeDecoder(budget_ms=budget_ms)
     failed = False
     for f in files:
-        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        # OpenCV prints its own warning for a path it cannot open: look first, and say which it is.
+        problem = None if f.is_file() else ("no such file" if not f.exists() else "not a file")
+        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) if problem is None else None
         if image is None:
-            typer.echo(json.dumps({"file": str(f), "error": "cannot read image"}))
+            typer.echo(json.dumps({"file": str(f), "error": problem or "not an image OpenCV can read"}))
             failed = True
             continue
         t0 = time.perf_counter()
@@ -209,14 +216,18 @@ def selftest(config: Annotated[Path, typer.Option("--config", "-c", help="TOML c
     """Pulse each lock and read each sensor (stop the service first); records a locker.selftest event."""
     from helmet_edge.selftest import as_table, run_selftest, summary
     from helmet_edge.slot_machine import EventDraft
-    from helmet_edge.slots_gpiozero import GpioSlotBank
+    from helmet_edge.slots_gpiozero import GpioSlotBank, pin_factory
     from helmet_edge.store import Store
     from helmet_protocol.events import EventKind
     from helmet_protocol.messages import utcnow
 
     settings, profile = _load(config)
+    try:
+        bank = GpioSlotBank(profile, pin_factory=pin_factory(settings.pin_factory))
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     store = Store(settings.data_dir / "locker.db", settings.locker_id)
-    bank = GpioSlotBank(profile)
     try:
         states = {r.slot: r.state for r in store.load_slots(bank.slot_count)}
         checks = run_selftest(bank, states)

@@ -93,6 +93,9 @@ class EdgeSettings(BaseSettings):
     locker_id: LockerId
     data_dir: Path = Path("/var/lib/helmet-edge")
     pin_profile: str = "pi-gpio-6"
+    # gpiozero's pin factory: lgpio, rpigpio, pigpio, native, or mock (no hardware, a dry run where nothing
+    # opens). Unset: GPIOZERO_PIN_FACTORY, else the first that loads (lgpio, rpigpio, pigpio, native).
+    pin_factory: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     fw: str = "helmet-edge 0.1.0"
     mqtt: MqttSettings = MqttSettings()
     camera: CameraSettings = CameraSettings()

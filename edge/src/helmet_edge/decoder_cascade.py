@@ -190,7 +190,7 @@ class CascadeDecoder:
             ("unstreak", _unstreak((0, 0.01)), False),
             ("unstreak-more", _unstreak((0, 0.01), (0, 0.003), (0.5, 0.02), (-0.5, 0.005)), True),
         ]
-        if use_pyzbar and decoder_pyzbar.warn_if_unavailable():
+        if use_pyzbar and decoder_pyzbar.available():  # the locker service says once when it is not
             zbar = decoder_pyzbar.PyzbarDecoder()
             steps.append(("pyzbar-region", lambda w: zbar.decode(np.ascontiguousarray(w.crop())), True))
             steps.append(("pyzbar", lambda w: zbar.decode(w.gray), True))

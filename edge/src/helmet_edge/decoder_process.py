@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import multiprocessing as mp
 import time
 from collections.abc import Callable
@@ -31,7 +32,12 @@ _READY = "ready"
 
 
 def _serve(conn: Connection, factory: Callable[[], Decoder]) -> None:
-    """The child: build the decoder, then answer frames until told to stop."""
+    """The child: build the decoder, then answer frames until told to stop.
+
+    Ctrl-C at a terminal reaches the whole process group: the parent shuts down and closes the child, which
+    ignores the signal instead of dying mid-frame with a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     decoder = factory()
     conn.send(_READY)
     while True:

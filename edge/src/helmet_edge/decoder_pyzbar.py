@@ -43,11 +43,15 @@ def why_unavailable() -> str:
 
 
 def warn_if_unavailable() -> bool:
-    """Log, once per process, that zbar is missing; ``True`` when it is available."""
+    """Log, once per process, that zbar is missing (the locker service does, at start); ``True`` when it is there."""
     global _warned
     if _decode is None and not _warned:
         _warned = True
-        log.warning("pyzbar unavailable, decoding without it: %s", _why_unavailable)
+        log.warning(
+            "pyzbar unavailable (%s): the kiosk decodes with zxing-cpp alone and reads fewer damaged codes; "
+            "apt-get install libzbar0",
+            _why_unavailable,
+        )
     return _decode is not None
 
 

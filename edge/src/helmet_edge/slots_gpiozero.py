@@ -9,10 +9,14 @@ which this package does not ship yet (docs/simulation.md).
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
-from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice
+from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice, Factory
+from gpiozero.exc import PinFactoryFallback
 
 from helmet_edge.errors import ConfigError
 from helmet_edge.profile import PinProfile
@@ -25,6 +29,45 @@ _PATTERNS: dict[str, tuple[float, float, int]] = {
     "fault": (0.3, 0.3, 3),
     "maintenance": (1.0, 0.2, 1),
 }
+
+
+def pin_factory(name: str | None = None) -> Factory:
+    """The gpiozero pin factory to drive the slots with: ``name`` (the config's ``pin_factory``), else
+    ``GPIOZERO_PIN_FACTORY``, else the first of lgpio, rpigpio, pigpio and native that loads.
+
+    Raises :class:`ConfigError` with one line saying what failed and what to do, instead of gpiozero's
+    warnings and traceback on a machine without GPIO.
+    """
+    from gpiozero import Device
+
+    chosen = name or os.environ.get("GPIOZERO_PIN_FACTORY")
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always", PinFactoryFallback)
+        try:
+            if chosen is None:
+                Device.ensure_pin_factory()  # gpiozero's own search, as on the first device it makes
+                default: Factory = Device.pin_factory
+                return default
+            found = [ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == chosen.lower()]
+            if not found:
+                known = ", ".join(sorted(ep.name for ep in entry_points(group="gpiozero_pin_factories")))
+                raise ConfigError(f"pin_factory {chosen!r} is not a gpiozero pin factory (known: {known})")
+            factory: Factory = found[0].load()()
+            return factory
+        except ConfigError:
+            raise
+        except Exception as exc:
+            tried = "; ".join(
+                str(w.message).removeprefix("Falling back from ")
+                for w in fallbacks
+                if issubclass(w.category, PinFactoryFallback)
+            )
+            what = f"pin factory {chosen!r} failed: {exc}" if chosen else f"no GPIO pin factory loads ({tried})"
+            raise ConfigError(
+                f"{what}. On a Raspberry Pi install python3-lgpio (docs/edge.md); on another machine run a "
+                'simulated locker with `helmet-sim locker`, or set pin_factory = "mock" in the config '
+                "(no hardware: nothing opens)"
+            ) from None
 
 
 class GpioSlotBank:

@@ -38,14 +38,17 @@ class CloudClient:
             raise CloudError(f"{method} {path}: {resp.status_code} {resp.text}")
         return resp.json()
 
+    def is_ready(self) -> bool:
+        try:
+            return self.http.get("/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if self.http.get("/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if self.is_ready():
+                return
             time.sleep(0.2)
         raise CloudError(f"cloud at {self.base_url} not ready after {timeout} s")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -14,6 +17,31 @@ from helmet_sim.broker import Broker, start_amqtt, start_broker, start_mosquitto
 from helmet_sim.cloud_client import CloudClient
 
 ADMIN = "demo-admin"
+
+
+class SetupError(RuntimeError):
+    """The embedded cloud could not start: one line saying why and what to do."""
+
+
+def check_port_free(port: int) -> None:
+    """Bind the port as uvicorn will, and say at once if something else holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            why = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise SetupError(
+                f"port {port} is not free for the cloud ({why}): stop what holds it, or choose another "
+                f"port with --port {port + 1 if port < 65535 else 8080}"
+            ) from None
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
 
 
 @dataclass
@@ -44,6 +72,7 @@ def start_embedded(
     ``settings`` are extra cloud settings (``HELMET_...`` without the prefix, e.g. ``{"ALERT_SWEEP_SECONDS": "5"}``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    check_port_free(port)
     if broker == "amqtt":
         mqtt = start_amqtt()
     elif broker == "mosquitto":
@@ -61,10 +90,13 @@ def start_embedded(
         **{f"HELMET_{k}": v for k, v in (settings or {}).items()},
     }
     exe = Path(sys.executable).parent / "helmet-cloud"
-    password = secrets.token_urlsafe(9)
-    subprocess.run(  # noqa: S603 (our own entry point)
-        [exe, "add-user", ADMIN, "--role", "admin", "--password", password], env=env, check=True, capture_output=True
+    password = secrets.token_urlsafe(12)
+    made = subprocess.run(  # noqa: S603 (our own entry point)
+        [exe, "add-user", ADMIN, "--role", "admin", "--password", password], env=env, capture_output=True, text=True
     )
+    if made.returncode != 0:
+        mqtt.stop()
+        raise SetupError(f"helmet-cloud add-user failed: {made.stderr.strip() or made.stdout.strip()}")
     log = (workdir / "cloud.log").open("w")
     cloud = subprocess.Popen(  # noqa: S603 (our own entry point)
         [exe, "serve", "--port", str(port)],
@@ -77,10 +109,24 @@ def start_embedded(
     embedded = Embedded(mqtt, cloud, base, password, sms_file, log)
     probe = CloudClient(base)
     try:
-        probe.wait_ready(60)
+        _wait_ready(embedded, probe, workdir / "cloud.log", timeout=60)
     except BaseException:
         embedded.stop()
         raise
     finally:
         probe.close()
     return embedded
+
+
+def _wait_ready(embedded: Embedded, probe: CloudClient, log: Path, *, timeout: float) -> None:
+    """Until ``/ready``; a cloud process that exits meanwhile is said at once, with its last log line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = embedded.cloud.poll()
+        if code is not None:
+            embedded.log.flush()
+            raise SetupError(f"the cloud exited while starting (exit code {code}): {_last_line(log)} (log: {log})")
+        if probe.is_ready():
+            return
+        time.sleep(0.2)
+    raise SetupError(f"the cloud at {embedded.base_url} was not ready after {timeout:.0f} s (log: {log})")

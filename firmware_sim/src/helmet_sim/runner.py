@@ -18,12 +18,17 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 from rich.table import Table
 
 from helmet_sim.cloud_client import CloudClient, CloudError
 from helmet_sim.consistency import verdict
-from helmet_sim.embedded import ADMIN, Embedded, start_embedded
+from helmet_sim.embedded import ADMIN, Embedded, SetupError, start_embedded
 from helmet_sim.town import Town, TownOptions
+
+# Without a terminal (a pipe, `| tee`, a CI log) the live view is replaced by one plain line this often.
+PLAIN_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,48 @@ def cloud_settings(options: TownOptions) -> dict[str, str]:
         # Every simulated phone comes from 127.0.0.1; the per-address limit is for a town of real phones.
         "PASS_REQUESTS_PER_MINUTE_PER_IP": "100000",
     }
+
+
+class SetupProgress:
+    """The town's set-up steps: a progress bar on a terminal, a plain line at each quarter otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = (
+            Bar(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=console, transient=False)
+            if console.is_terminal
+            else None
+        )  # fmt: skip
+        self.tasks: dict[str, TaskID] = {}
+        self.told: dict[str, int] = {}
+
+    def __enter__(self) -> SetupProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self.bar is not None:
+            if step not in self.tasks:
+                self.tasks[step] = self.bar.add_task(step, total=total)
+            self.bar.update(self.tasks[step], completed=done)
+            return
+        quarter = done * 4 // max(1, total)
+        if quarter > self.told.get(step, -1) and (done == total or quarter > 0):
+            self.told[step] = quarter
+            self.console.print(f"  {step}: {done}/{total}")
+
+
+def plain_line(town: Town) -> str:
+    """The live view's figures on one line, for a log."""
+    f = town.figures()
+    keys = ("simulated", "borrows", "returns", "helmets out", "alerts", "events", "errors")
+    return "  " + ", ".join(f"{k} {f[k]}" for k in keys)
 
 
 def view(town: Town, *, stations: bool) -> Group:
@@ -98,14 +145,21 @@ def run(
     console: Console | None = None,
 ) -> int:
     """Build the town, run it for ``options.hours`` simulated hours (or until Ctrl-C), check it. 0 is a pass."""
-    console = console or Console()
+    if console is None:
+        console = Console()
+        console.soft_wrap = not console.is_terminal  # piped, nothing wraps at 80 columns: a line is a line
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     log_to(workdir / "town.log")
     embedded: Embedded | None = None
     if external is None:
-        embedded = start_embedded(workdir / "cloud", port=port, broker=broker, settings=cloud_settings(options))
+        console.print(f"starting the broker and the cloud on port {port} ...")
+        try:
+            embedded = start_embedded(workdir / "cloud", port=port, broker=broker, settings=cloud_settings(options))
+        except SetupError as exc:
+            console.print(f"[bold red]error[/]: {exc}", soft_wrap=True, highlight=False)
+            return 2
         console.print(f"[bold]broker[/]: {embedded.broker.kind} on 127.0.0.1:{embedded.broker.port}")
         base, mqtt_port, sms_file = embedded.base_url, embedded.broker.port, embedded.sms_file
         user, password, mqtt_host = ADMIN, embedded.admin_password, "127.0.0.1"
@@ -123,7 +177,8 @@ def run(
             mqtt_host=mqtt_host, mqtt_port=mqtt_port,
         )  # fmt: skip
         console.print(f"setting up {options.stations} stations, lockers and helmets ...")
-        town.build(say=console.print)
+        with SetupProgress(console) as progress:
+            town.build(progress)
         built = time.monotonic() - started
         console.print(
             f"[bold green]ready[/] in {built:.0f} s: {town.helmets} helmets in {len(town.rigs)} lockers "
@@ -136,16 +191,25 @@ def run(
         )
         town.populate()
         town.start()
-        last_alerts = 0.0
+        last_alerts = last_line = 0.0
         try:
-            with Live(view(town, stations=demo), console=console, refresh_per_second=1) as live:
+            with contextlib.ExitStack() as stack:
+                live = (
+                    stack.enter_context(Live(view(town, stations=demo), console=console, refresh_per_second=1))
+                    if console.is_terminal
+                    else None
+                )
                 while not town.finished():
                     time.sleep(1)
                     if time.monotonic() - last_alerts > 5:
                         last_alerts = time.monotonic()
                         with contextlib.suppress(CloudError, OSError):
                             town.refresh_alerts()
-                    live.update(view(town, stations=demo))
+                    if live is not None:
+                        live.update(view(town, stations=demo))
+                    elif time.monotonic() - last_line >= PLAIN_EVERY_S:
+                        last_line = time.monotonic()
+                        console.print(plain_line(town), highlight=False)
         except KeyboardInterrupt:
             pass
         ran = time.monotonic() - started - built

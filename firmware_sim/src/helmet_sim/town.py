@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,8 @@ STREETS = [
     "Park", "Post office", "Fire station", "Theatre", "Gasworks", "Brewery", "Castle", "Zoo",
 ]  # fmt: skip
 PROFILES = {6: "pi-gpio-6", 12: "pi-mcp23017-12"}
+# Set-up progress: (step, done, total), e.g. ("lockers stocked", 12, 50).
+Progress = Callable[[str, int, int], None]
 MAINTENANCE_S = 40.0
 
 
@@ -190,8 +193,12 @@ class Town:
 
     # -- building --------------------------------------------------------------------
 
-    def build(self, say: object = print) -> None:
-        """Stations and lockers in the cloud, one edge instance each, helmets stocked by a technician."""
+    def build(self, progress: Progress | None = None) -> None:
+        """Stations and lockers in the cloud, one edge instance each, helmets stocked by a technician.
+
+        ``progress(step, done, total)`` hears each step: "lockers started", "lockers connected", "lockers stocked".
+        """
+        tell: Progress = progress or (lambda _step, _done, _total: None)
         o = self.options
         profile = PROFILES[o.slots]
         # Maintenance mode ends only by time (or a resident's pass): a sticker shown while it lasts stocks
@@ -219,10 +226,13 @@ class Town:
             rig.start()
             self.rigs.append(rig)
             self.kiosks.append(threading.Lock())
-            if (i + 1) % 25 == 0:
-                say(f"  {i + 1}/{o.stations} lockers started")  # type: ignore[operator]
+            tell("lockers started", i + 1, o.stations)
         deadline = time.monotonic() + 60 + len(self.rigs)
-        while not all(r.service.rules.keys for r in self.rigs):
+        while True:
+            ready = sum(1 for r in self.rigs if r.service.rules.keys)
+            tell("lockers connected", ready, len(self.rigs))
+            if ready == len(self.rigs):
+                break
             if time.monotonic() > deadline:
                 missing = [f"{r.locker_id} ({'connected' if r.service.link.connected else 'not connected'})"
                            for r in self.rigs if not r.service.rules.keys]  # fmt: skip
@@ -257,9 +267,7 @@ class Town:
                 n += len(stocked)
                 if len(stocked) < len(batch):
                     break
-            k = next(done)
-            if k % 25 == 0:
-                say(f"  {k}/{o.stations} lockers stocked")  # type: ignore[operator]
+            tell("lockers stocked", next(done), o.stations)
             return n
 
         with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:

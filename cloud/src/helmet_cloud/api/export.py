@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -14,12 +15,14 @@ from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
+from starlette.types import Send
 
 from helmet_cloud.api.deps import CtxDep, StaffDep
 from helmet_cloud.api.events import EventFiltersDep, after_event, ordered
 from helmet_cloud.models import Loan, RawEvent
 from helmet_cloud.timeutil import aware, utcnow
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/export", tags=["export"])
 CHUNK = 500
 Row = TypeVar("Row", bound=SQLModel)
@@ -64,12 +67,38 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv_stream(
-    engine: Engine,
+class _CutOff(Exception):
+    """The export failed after its first bytes went out; the reason is logged where it happened."""
+
+
+class CsvResponse(StreamingResponse):
+    """A streamed CSV that is either whole or visibly broken.
+
+    The status line has gone out with the first chunk, so a failure further on cannot become an error status.
+    The body is then left unfinished: the connection closes without the final chunk, and every HTTP client
+    reports a cut-off transfer ("Response ended prematurely", curl's exit 18) instead of saving a short file
+    that looks complete.
+    """
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        except _CutOff:
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _csv_rows(
+    session: Session,
     columns: Sequence[str],
     page: Callable[[Session, Row | None], Sequence[Row]],
+    rows: Sequence[Row],
+    what: str,
 ) -> Iterator[str]:
-    """Header, then one row per record, fetched ``CHUNK`` at a time by keyset (``page(session, last)``)."""
+    """Header, then ``rows`` (the first page, already read), then the next pages ``CHUNK`` at a time by keyset."""
     buf = io.StringIO()
     writer = csv.writer(buf)
 
@@ -79,36 +108,48 @@ def _csv_stream(
         buf.truncate()
         return text
 
-    writer.writerow(columns)
-    yield flush()
-    # Its own session: the request's session is closed by the time the body streams.
-    with Session(engine) as session:
-        last: Row | None = None
+    written = 0
+    try:
+        writer.writerow(columns)
         while True:
-            rows = page(session, last)
             for row in rows:
                 writer.writerow([_cell(getattr(row, c)) for c in columns])
-            if rows:
-                yield flush()
+            written += len(rows)
+            yield flush()
             if len(rows) < CHUNK:
                 return
-            last = rows[-1]
+            rows = page(session, rows[-1])
+    except Exception as exc:
+        log.error("export of %s cut off after %d rows: %s", what, written, str(exc).strip().splitlines()[0])
+        raise _CutOff from exc
+    finally:
+        session.close()
 
 
 CSV: dict[int | str, dict[str, Any]] = {200: {"description": "a CSV file", "content": {"text/csv": {}}}}
 
 
-def _attachment(stream: Iterator[str], what: str) -> StreamingResponse:
+def _csv_response(
+    engine: Engine, columns: Sequence[str], page: Callable[[Session, Row | None], Sequence[Row]], what: str
+) -> CsvResponse:
+    """Read the first page before the response starts, so a filter the database refuses is an error status."""
+    # Its own session: the request's session is closed by the time the body streams.
+    session = Session(engine)
+    try:
+        first = page(session, None)
+    except BaseException:
+        session.close()
+        raise
     filename = f"helmet-{what}-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
-    return StreamingResponse(
-        stream,
+    return CsvResponse(
+        _csv_rows(session, columns, page, first, what),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 @router.get("/events.csv", responses=CSV)
-def export_events(ctx: CtxDep, _: StaffDep, filters: EventFiltersDep) -> StreamingResponse:
+def export_events(ctx: CtxDep, _: StaffDep, filters: EventFiltersDep) -> CsvResponse:
     """Every stored event matching the filters of ``GET /api/events``, oldest first, with its raw payload."""
 
     def page(session: Session, last: RawEvent | None) -> Sequence[RawEvent]:
@@ -117,7 +158,7 @@ def export_events(ctx: CtxDep, _: StaffDep, filters: EventFiltersDep) -> Streami
             q = q.where(after_event(aware(last.ts), last.event_id, "asc"))
         return session.exec(ordered(q, "asc").limit(CHUNK)).all()
 
-    return _attachment(_csv_stream(ctx.engine, EVENT_COLUMNS, page), "events")
+    return _csv_response(ctx.engine, EVENT_COLUMNS, page, "events")
 
 
 def _loans_query(
@@ -146,7 +187,7 @@ def export_loans(
     helmet_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[datetime | None, Query(description="borrowed at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="borrowed before (ISO 8601)")] = None,
-) -> StreamingResponse:
+) -> CsvResponse:
     """Loans matching the filters of ``GET /api/loans`` (plus helmet and time), oldest borrow first."""
     base = _loans_query(status_, resident_id, helmet_id, since, until)
 
@@ -157,4 +198,4 @@ def export_loans(
             q = q.where(or_(col(Loan.borrowed_at) > at, and_(col(Loan.borrowed_at) == at, col(Loan.id) > last.id)))
         return session.exec(q.order_by(col(Loan.borrowed_at), col(Loan.id)).limit(CHUNK)).all()
 
-    return _attachment(_csv_stream(ctx.engine, LOAN_COLUMNS, page), "loans")
+    return _csv_response(ctx.engine, LOAN_COLUMNS, page, "loans")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
 from helmet_cloud import gbfs
@@ -33,6 +34,13 @@ def _serve(request: Request, ctx: AppContext, name: str, data: Callable[[Session
     cache: FeedCache = request.app.state.feed_cache
     body = cache.get(name, ttl, build)
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": f"public, max-age={ttl}"})
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", include_in_schema=False)
+def discovery_redirect(request: Request) -> RedirectResponse:
+    """``/gbfs`` and ``/gbfs/`` lead to the discovery file, the feed's one well-known address."""
+    return RedirectResponse(str(request.url_for("gbfs")), status_code=308)
 
 
 @router.get("/gbfs.json", name="gbfs")

@@ -31,6 +31,13 @@ def install(app: FastAPI) -> None:
     def home() -> RedirectResponse:
         return RedirectResponse("/staff/", status_code=307)
 
+    if app.state.api_docs:
+
+        @app.get("/docs", include_in_schema=False)
+        def api_docs(request: Request) -> Response:
+            """Swagger UI from ``static/vendor`` (no CDN), under the pages' Content-Security-Policy."""
+            return render(request, "api_docs.html")
+
     @app.exception_handler(LoginRequiredError)
     async def _login(_req: Request, exc: LoginRequiredError) -> Response:
         return RedirectResponse(exc.login_url, status_code=303)
