@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
