@@ -92,6 +92,7 @@ def test_roles_are_enforced(api: TestClient, settings: CloudSettings) -> None:
 
 
 def test_readiness_reports_database_and_broker(api: TestClient) -> None:
-    assert api.get("/health").json() == {"status": "ok"}
+    health = api.get("/health").json()
+    assert health["status"] == "ok" and {"mqtt", "ingest_mqtt"} <= set(health)
     ready = api.get("/ready")
     assert ready.status_code == 200 and ready.json()["database"] is True

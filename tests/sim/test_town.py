@@ -41,7 +41,12 @@ def town(tmp_path: Path) -> Iterator[Town]:
 
 
 def test_a_small_town_with_every_kind_of_misbehaviour_ends_consistent(town: Town) -> None:
-    town.build(say=lambda _: None)
+    heard: list[tuple[str, int, int]] = []
+    town.build(lambda step, done, total: heard.append((step, done, total)))
+    # Set-up reports each step up to its end (the command line shows it as a bar, or plain lines when piped).
+    n = len(town.rigs)
+    for step in ("lockers started", "lockers connected", "lockers stocked"):
+        assert (step, n, n) in heard, heard
     assert town.helmets == 4 * 3  # 12-slot lockers on MCP23017 expander pins, a quarter stocked
     assert sum(s["helmets_available"] for s in town.admin.stations()) == 12
     town.populate()
@@ -75,7 +80,7 @@ def test_a_small_town_with_every_kind_of_misbehaviour_ends_consistent(town: Town
 
 def test_a_town_whose_cloud_lost_a_helmet_fails_the_check(town: Town) -> None:
     """The check is not a rubber stamp: a helmet taken out behind the locker's back is a mismatch."""
-    town.build(say=lambda _: None)
+    town.build()
     slot = next(s for s in town.rigs[0].physical.slots.values() if s.helmet)
     slot.helmet = None  # gone without the sensors seeing it (the mock pins are not re-driven)
     problems = town.check(timeout=2)

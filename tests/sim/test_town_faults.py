@@ -31,7 +31,7 @@ OPTIONS = TownOptions(
 @pytest.fixture
 def town(tmp_path: Path) -> Iterator[Town]:
     with embedded_town(tmp_path, OPTIONS) as t:
-        t.build(say=lambda _: None)
+        t.build()
         t.populate()
         t.start()
         yield t
