@@ -20,8 +20,9 @@ $(SYNCED): $(UV) uv.lock pyproject.toml protocol/pyproject.toml edge/pyproject.t
 
 sync: $(SYNCED)
 
+# `make demo DEMO_ARGS=--port=8001` (any `helmet-sim demo --help` option)
 demo: $(SYNCED)
-	$(UV) run --frozen --no-sync helmet-sim demo
+	$(UV) run --frozen --no-sync helmet-sim demo $(DEMO_ARGS)
 
 test: $(SYNCED)
 	$(UV) run --frozen --no-sync pytest

@@ -160,3 +160,16 @@ def _get_json(url: str) -> dict[str, Any] | None:
     except httpx.TransportError:
         return None
     return resp.json() if resp.status_code == 200 else None
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://u@db:fivefourthreetwo/x", "not a database URL"),
+        ("mysql://u@db/helmets", "its database driver is not installed"),
+    ],
+)
+def test_other_unusable_database_urls_are_one_line_too(tmp_path: Path, url: str, said: str) -> None:
+    done = run(tmp_path, "migrate", HELMET_DATABASE_URL=url)
+    assert done.returncode == 2
+    assert said in one_line(done)

@@ -17,12 +17,15 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 from support.cloud_users import user_headers
 from support.processes import CloudProcess
 from support.waiting import eventually
 
+from helmet_cloud.api.export import _csv_response
 from helmet_cloud.app import create_app
+from helmet_cloud.db import make_engine
 from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.web.render import content_policy
@@ -179,3 +182,28 @@ def test_gbfs_root_leads_to_the_discovery_file(api: TestClient) -> None:
         resp = api.get(path, follow_redirects=False)
         assert resp.status_code == 308 and resp.headers["location"].endswith("/gbfs/gbfs.json"), path
     assert api.get("/gbfs/", follow_redirects=True).json()["data"]["feeds"]
+
+
+def test_an_export_reads_its_first_page_before_the_response_starts(tmp_path: Path) -> None:
+    """Whatever the database refuses on the first page surfaces while a proper error status can still be sent
+    (the handler raises; the app's handlers turn it into 422 or 500), instead of inside the streamed body."""
+    engine = make_engine(f"sqlite:///{tmp_path}/empty.db")  # no tables: the first query fails for real
+    try:
+
+        def page(session: Session, _last: RawEvent | None) -> list[RawEvent]:
+            return list(session.exec(select(RawEvent).limit(10)).all())
+
+        with pytest.raises(OperationalError, match="no such table"):
+            _csv_response(engine, ("event_id",), page, "events")
+    finally:
+        engine.dispose()
+
+
+def test_health_shows_a_broker_lost_while_running(settings: CloudSettings, mosquitto: Broker) -> None:
+    with TestClient(create_app(settings)) as client:
+        eventually(lambda: client.get("/health").json()["mqtt"]["connected"])
+        mosquitto.stop()  # the broker goes away under a running cloud
+        body = eventually(lambda: (b := client.get("/health").json())["mqtt"].get("problem") and b)
+        assert body["mqtt"]["connected"] is False
+        assert body["mqtt"]["problem"].startswith(("connection lost", "Connection refused")), body
+        assert "unreachable_since" in body["mqtt"]

@@ -82,6 +82,6 @@ def test_demo_on_a_busy_port_says_so_at_once(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[-1] == (
         f"error: port {port} is not free for the cloud (address already in use): stop what holds it, "
-        f"or choose another port with --port {port + 1}"
+        f"or choose another port with --port {port + 1} (make demo DEMO_ARGS=--port={port + 1})"
     ), done.stdout
     assert "Traceback" not in done.stdout + done.stderr

@@ -46,13 +46,14 @@ def _start(*, database: bool = True) -> CloudSettings:
 @contextmanager
 def _database_errors(what: str) -> Iterator[None]:
     """A database failure after the first connection (a migration refused, a lost connection): one line, exit 1."""
+    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from helmet_cloud.db import first_line
 
     try:
         yield
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, CommandError) as exc:
         typer.echo(f"error: {what} failed on the database: {first_line(exc)}", err=True)
         raise typer.Exit(1) from None
 

@@ -31,7 +31,7 @@ def shown(url: str) -> str:
     """The URL with its password hidden, also when it does not parse."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
@@ -48,8 +48,13 @@ def check_database(url: str, setting: str = "HELMET_DATABASE_URL") -> None:
         engine = make_engine(url)
     except NoSuchModuleError as exc:
         raise DatabaseUnavailableError(f"{setting}={shown(url)}: unknown database kind ({first_line(exc)})") from None
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise DatabaseUnavailableError(f"{setting}={shown(url)}: not a database URL ({first_line(exc)})") from None
+    except ImportError as exc:  # a dialect whose driver is not installed (mysql://, postgresql+asyncpg://)
+        raise DatabaseUnavailableError(
+            f"{setting}={shown(url)}: its database driver is not installed ({first_line(exc)}); "
+            "this cloud runs on sqlite:/// or postgresql+psycopg://"
+        ) from None
     except OSError as exc:  # SQLite's folder cannot be made
         raise DatabaseUnavailableError(f"{setting}={shown(url)}: {exc.strerror or exc}: {exc.filename}") from None
     try:

@@ -160,6 +160,7 @@ def serve_worker_http(port: int, metrics: Metrics, mqtt_health: Callable[[], dic
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
 
     exposition = make_wsgi_app(metrics.registry)
 
@@ -174,5 +175,5 @@ def serve_worker_http(port: int, metrics: Metrics, mqtt_health: Callable[[], dic
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = make_server("", port, app, handler_class=Quiet)
+    server = make_server("", port, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
     threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()

@@ -32,9 +32,13 @@ class Reachability:
     _next_log: float = 0.0
     _every: float = 0.0
 
-    def failed(self, problem: str) -> None:
+    def failed(self, problem: str | Callable[[], str]) -> None:
+        """A connect attempt failed; ``problem`` may be a function that finds out why (asked only when told)."""
         now = time.time()
         self.attempts += 1
+        telling = self.down_since is None or now >= self._next_log or self.problem is None
+        if callable(problem):
+            problem = problem() if telling else (self.problem or "")
         self.problem = problem
         if self.down_since is None:
             self.down_since, self._every = now, self.first_repeat_s
@@ -47,6 +51,14 @@ class Reachability:
             )  # fmt: skip
             self._every = min(self._every * 2, self.longest_repeat_s)
             self._next_log = now + self._every
+
+    def lost(self, reason: str) -> None:
+        """A connection that was up has dropped: down from now, until the next connect."""
+        if self.down_since is None:
+            self.down_since, self._every = time.time(), self.first_repeat_s
+            self._next_log = self.down_since + self._every
+            self.problem = f"connection lost: {reason}"
+            log.warning("lost the MQTT broker at %s: %s; reconnecting", self.where, reason)
 
     def connected(self) -> None:
         if self.down_since is not None:
@@ -65,7 +77,7 @@ class Reachability:
 def _why_unreachable(host: str, port: int) -> str:
     """paho swallows the connect error: find it with a plain TCP connect (a name, a refused port, a timeout)."""
     try:
-        with socket.create_connection((host, port), timeout=3):
+        with socket.create_connection((host, port), timeout=1):
             return "the TCP connection opens but the MQTT handshake fails (TLS settings?)"
     except OSError as exc:
         return exc.strerror or str(exc) or type(exc).__name__
@@ -92,6 +104,7 @@ class CloudMqtt:
         self.subscriptions = subscriptions
         self.connected = threading.Event()
         self.reach = Reachability(f"{settings.mqtt_host}:{settings.mqtt_port}")
+        self._stopping = False
         c = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -105,8 +118,10 @@ class CloudMqtt:
         c.max_queued_messages_set(0)
         c.on_socket_open = set_tcp_nodelay
         c.on_connect = self._connected
-        c.on_connect_fail = lambda *_a: self.reach.failed(_why_unreachable(settings.mqtt_host, settings.mqtt_port))
-        c.on_disconnect = lambda *_a: self.connected.clear()
+        c.on_connect_fail = lambda *_a: self.reach.failed(
+            lambda: _why_unreachable(settings.mqtt_host, settings.mqtt_port)
+        )
+        c.on_disconnect = self._disconnected
         if on_message is not None:
             # The flag says a retained copy (sent on subscribing), not a message published just now.
             c.on_message = lambda _c, _u, msg: on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
@@ -124,11 +139,18 @@ class CloudMqtt:
             self._on_connect()
         log.info("MQTT connected to %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
 
+    def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was_up = self.connected.is_set()
+        self.connected.clear()
+        if was_up and not self._stopping:
+            self.reach.lost(str(reason))
+
     def start(self) -> None:
         self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 

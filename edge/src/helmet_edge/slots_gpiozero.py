@@ -9,6 +9,7 @@ which this package does not ship yet (docs/simulation.md).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from gpiozero.exc import PinFactoryFallback
 
 from helmet_edge.errors import ConfigError
 from helmet_edge.profile import PinProfile
+
+log = logging.getLogger(__name__)
 
 # (on, off) seconds and repetitions per feedback; None means steady off.
 _PATTERNS: dict[str, tuple[float, float, int]] = {
@@ -36,38 +39,41 @@ def pin_factory(name: str | None = None) -> Factory:
     ``GPIOZERO_PIN_FACTORY``, else the first of lgpio, rpigpio, pigpio and native that loads.
 
     Raises :class:`ConfigError` with one line saying what failed and what to do, instead of gpiozero's
-    warnings and traceback on a machine without GPIO.
+    warnings and traceback on a machine without GPIO. A fallback that did load is logged, one line each.
     """
     from gpiozero import Device
 
-    chosen = name or os.environ.get("GPIOZERO_PIN_FACTORY")
+    source, chosen = ("pin_factory", name) if name else ("GPIOZERO_PIN_FACTORY", os.environ.get("GPIOZERO_PIN_FACTORY"))
     with warnings.catch_warnings(record=True) as fallbacks:
         warnings.simplefilter("always", PinFactoryFallback)
         try:
             if chosen is None:
                 Device.ensure_pin_factory()  # gpiozero's own search, as on the first device it makes
-                default: Factory = Device.pin_factory
-                return default
-            found = [ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == chosen.lower()]
-            if not found:
-                known = ", ".join(sorted(ep.name for ep in entry_points(group="gpiozero_pin_factories")))
-                raise ConfigError(f"pin_factory {chosen!r} is not a gpiozero pin factory (known: {known})")
-            factory: Factory = found[0].load()()
-            return factory
+                factory: Factory = Device.pin_factory
+            else:
+                found = [ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == chosen.lower()]
+                if not found:
+                    known = ", ".join(sorted(ep.name for ep in entry_points(group="gpiozero_pin_factories")))
+                    raise ConfigError(f"{source} {chosen!r} is not a gpiozero pin factory (known: {known})")
+                factory = found[0].load()()
         except ConfigError:
             raise
         except Exception as exc:
-            tried = "; ".join(
-                str(w.message).removeprefix("Falling back from ")
-                for w in fallbacks
-                if issubclass(w.category, PinFactoryFallback)
-            )
-            what = f"pin factory {chosen!r} failed: {exc}" if chosen else f"no GPIO pin factory loads ({tried})"
+            tried = "; ".join(_fallback_text(w) for w in fallbacks if issubclass(w.category, PinFactoryFallback))
+            what = f"{source} {chosen!r} failed: {exc}" if chosen else f"no GPIO pin factory loads ({tried})"
             raise ConfigError(
                 f"{what}. On a Raspberry Pi install python3-lgpio (docs/edge.md); on another machine run a "
                 'simulated locker with `helmet-sim locker`, or set pin_factory = "mock" in the config '
                 "(no hardware: nothing opens)"
             ) from None
+    for w in fallbacks:  # it works, but not on the factory first tried: say so, or odd pin behaviour is a riddle
+        if issubclass(w.category, PinFactoryFallback):
+            log.warning("GPIO: %s", w.message)
+    return factory
+
+
+def _fallback_text(w: warnings.WarningMessage) -> str:
+    return str(w.message).removeprefix("Falling back from ")
 
 
 class GpioSlotBank:

@@ -26,13 +26,16 @@ class SetupError(RuntimeError):
 def check_port_free(port: int) -> None:
     """Bind the port as uvicorn will, and say at once if something else holds it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port whose last connections linger in TIME_WAIT (a demo just stopped) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
             why = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            other = port + 1 if port < 65535 else 8080
             raise SetupError(
                 f"port {port} is not free for the cloud ({why}): stop what holds it, or choose another "
-                f"port with --port {port + 1 if port < 65535 else 8080}"
+                f"port with --port {other} (make demo DEMO_ARGS=--port={other})"
             ) from None
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import resource
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ class SetupProgress:
         )  # fmt: skip
         self.tasks: dict[str, TaskID] = {}
         self.told: dict[str, int] = {}
+        self._lock = threading.Lock()  # stocking runs on several threads at once
 
     def __enter__(self) -> SetupProgress:
         if self.bar is not None:
@@ -90,6 +92,10 @@ class SetupProgress:
             self.bar.stop()
 
     def __call__(self, step: str, done: int, total: int) -> None:
+        with self._lock:
+            self._show(step, done, total)
+
+    def _show(self, step: str, done: int, total: int) -> None:
         if self.bar is not None:
             if step not in self.tasks:
                 self.tasks[step] = self.bar.add_task(step, total=total)

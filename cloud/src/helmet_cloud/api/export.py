@@ -15,10 +15,11 @@ from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from helmet_cloud.api.deps import CtxDep, StaffDep
 from helmet_cloud.api.events import EventFiltersDep, after_event, ordered
+from helmet_cloud.db import first_line
 from helmet_cloud.models import Loan, RawEvent
 from helmet_cloud.timeutil import aware, utcnow
 
@@ -80,6 +81,17 @@ class CsvResponse(StreamingResponse):
     that looks complete.
     """
 
+    def __init__(self, content: Iterator[str], *, on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The rows' generator closes its session when it ends, but not if the client left before its first row.
+            self._on_close()
+
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
@@ -119,8 +131,8 @@ def _csv_rows(
             if len(rows) < CHUNK:
                 return
             rows = page(session, rows[-1])
-    except Exception as exc:
-        log.error("export of %s cut off after %d rows: %s", what, written, str(exc).strip().splitlines()[0])
+    except Exception as exc:  # any failure: the transfer must end broken, never short and whole
+        log.error("export of %s cut off after %d rows: %s", what, written, first_line(exc))
         raise _CutOff from exc
     finally:
         session.close()
@@ -143,6 +155,7 @@ def _csv_response(
     filename = f"helmet-{what}-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
     return CsvResponse(
         _csv_rows(session, columns, page, first, what),
+        on_close=session.close,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
