@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 
@@ -73,8 +73,7 @@ class SetupProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bar = (
-            Bar(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, transient=False)
+            Bar(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), console=console)
             if console.is_terminal
             else None
         )  # fmt: skip

@@ -196,7 +196,8 @@ class Town:
     def build(self, progress: Progress | None = None) -> None:
         """Stations and lockers in the cloud, one edge instance each, helmets stocked by a technician.
 
-        ``progress(step, done, total)`` hears each step: "lockers started", "lockers connected", "lockers stocked".
+        ``progress(step, done, total)`` hears each step: "lockers started", "lockers connected", "lockers stocked",
+        "maintenance mode runs out (s)".
         """
         tell: Progress = progress or (lambda _step, _done, _total: None)
         o = self.options
@@ -273,7 +274,12 @@ class Town:
         with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
             self.helmets = sum(pool.map(stock, jobs))
         # Every locker leaves maintenance mode (and the stickers' repeat window passes) before residents come.
-        self.sleep_real(max(0.0, last_read[0] + MAINTENANCE_S + 0.5 - time.monotonic()))
+        wait = max(0.0, last_read[0] + MAINTENANCE_S + 0.5 - time.monotonic())
+        total = math.ceil(wait)
+        for second in range(total):
+            tell("maintenance mode runs out (s)", second, total)
+            self.sleep_real(min(1.0, wait - second))
+        tell("maintenance mode runs out (s)", total, total)
 
     # -- running -----------------------------------------------------------------------
 
