@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 
 import pytest
@@ -10,8 +11,12 @@ import pytest
 from helmet_protocol import topics
 from helmet_protocol.errors import PayloadError, TopicError
 from helmet_protocol.messages import (
+    CMD_OPS,
+    COMMAND_ARGS,
     MAX_PAYLOAD_BYTES,
+    MAX_SLOTS,
     Ack,
+    CmdOp,
     Command,
     Event,
     State,
@@ -77,6 +82,20 @@ def test_command_requires_the_arguments_of_its_op() -> None:
     with pytest.raises(PayloadError, match="op"):
         decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "self_destruct"}')
     assert decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "resend", "from_seq": 5}').from_seq == 5
+
+
+def test_the_command_table_lists_every_op_the_wire_accepts() -> None:
+    assert set(CMD_OPS) == set(typing.get_args(CmdOp))
+    for op, args in COMMAND_ARGS.items():
+        fields = dict.fromkeys(args, 1) | ({"pass_text": "x"} if "pass_text" in args else {})
+        assert decode(Command, json.dumps({"v": 1, "cmd_id": "c1", "op": op, **fields})).op == op
+
+
+def test_slot_numbers_run_to_the_protocol_limit() -> None:
+    ok = {"v": 1, "cmd_id": "c1", "op": "unlock", "slot": MAX_SLOTS}
+    assert decode(Command, json.dumps(ok)).slot == MAX_SLOTS
+    with pytest.raises(PayloadError, match="slot"):
+        decode(Command, json.dumps(ok | {"slot": MAX_SLOTS + 1}))
 
 
 def test_state_slots_are_validated() -> None:

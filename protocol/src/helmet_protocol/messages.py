@@ -11,7 +11,9 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
@@ -61,7 +63,9 @@ def _require_aware(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str)]
 LockerId = Annotated[str, Field(pattern=LOCKER_ID_RE.pattern)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
-SlotNo = Annotated[int, Field(ge=1, le=256)]
+MAX_SLOTS = 256
+"""The most slots one locker may have; slot numbers run from 1 to this."""
+SlotNo = Annotated[int, Field(ge=1, le=MAX_SLOTS)]
 
 
 class Message(BaseModel):
@@ -130,17 +134,23 @@ class State(Message):
     locker_id: LockerId
     seq: int = Field(ge=0)
     ts: Timestamp
-    slots: list[SlotReport] = Field(max_length=256)
+    slots: list[SlotReport] = Field(max_length=MAX_SLOTS)
 
 
 CmdOp = Literal["borrow", "unlock", "disable_slot", "enable_slot", "selftest", "resend", "reboot"]
-_REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
-    "borrow": ("pass_text",),
-    "unlock": ("slot",),
-    "disable_slot": ("slot",),
-    "enable_slot": ("slot",),
-    "resend": ("from_seq",),
-}
+COMMAND_ARGS: Mapping[CmdOp, tuple[str, ...]] = MappingProxyType(
+    {
+        "borrow": ("pass_text",),
+        "unlock": ("slot",),
+        "disable_slot": ("slot",),
+        "enable_slot": ("slot",),
+        "selftest": (),
+        "resend": ("from_seq",),
+        "reboot": (),
+    }
+)
+"""Every command op and the :class:`Command` fields it needs: the one list the cloud, its pages and the edge use."""
+CMD_OPS: tuple[CmdOp, ...] = tuple(COMMAND_ARGS)
 
 
 class Command(Message):
@@ -155,7 +165,7 @@ class Command(Message):
 
     @model_validator(mode="after")
     def _args_present(self) -> Self:
-        missing = [a for a in _REQUIRED_ARGS.get(self.op, ()) if getattr(self, a) is None]
+        missing = [a for a in COMMAND_ARGS[self.op] if getattr(self, a) is None]
         if missing:
             raise ValueError(f"op {self.op!r} needs {', '.join(missing)}")
         return self
@@ -175,7 +185,7 @@ class LockerConfig(Message):
     """``config`` (retained): what the cloud tells a locker to use."""
 
     locker_id: LockerId
-    slot_count: int = Field(ge=1, le=256)
+    slot_count: int = Field(ge=1, le=MAX_SLOTS)
     pass_keys: dict[str, str] = Field(max_length=16)
     max_quantity: int = Field(default=4, ge=1, le=16)
     revoked_pass_ids: list[Id] = Field(default_factory=list, max_length=256)
