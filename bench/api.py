@@ -172,7 +172,7 @@ def main() -> None:
                     "errors (SQLAlchemy's pool: 10 + 20 overflow connections, 30 s timeout). With more requests in "
                     "flight than the pool has connections, each holds its request session's connection and waits "
                     "for a second one for the cached build (`_cached` opens its own `Session`), so all of them wait "
-                    "until the pool times out. A product bug to fix in `helmet_cloud/api/stations.py`, not a "
+                    "until the pool times out. A product bug to fix in `helmet_cloud/http/api/stations.py`, not a "
                     "speed limit"
                 )
             elif not ratio_v >= 0.3 and r["errors"]:

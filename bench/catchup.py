@@ -31,7 +31,7 @@ from common import BIN, Goal, ProcWatch, Summary, command_line, finish, pg_datab
 from ingest_e2e import AckWatch, publish_all
 from support.synthetic_locker import SyntheticLocker
 
-from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_edge.slot_machine import EventDraft
 from helmet_protocol.events import EventKind
 from helmet_protocol.messages import Event, new_event_id

@@ -199,7 +199,7 @@ def register_town(url: str, *, lockers: int, per_station: int, slots: int = 6, s
     (stocked with helmets, or empty), directly in the database as the API would. Returns the locker ids."""
     from sqlmodel import Session
 
-    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.adapters.database import make_engine, migrate
     from helmet_cloud.models import Locker, Slot, Station
 
     migrate(url)

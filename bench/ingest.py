@@ -1,7 +1,7 @@
 """Ingest throughput: the cloud's database step against a raw batched idempotent insert.
 
 Feeds the same 10,000 events (20 lockers, borrow/return cycles so that helmets,
-loans and slots are derived) to ``helmet_cloud.ingest.Ingestor`` in batches of
+loans and slots are derived) to ``helmet_cloud.ingest.worker.Ingestor`` in batches of
 500, and, as the baseline in the same run, inserts the same rows with a raw
 batched ``INSERT ... ON CONFLICT DO NOTHING`` (psycopg for PostgreSQL, sqlite3
 for SQLite). Writes bench/results/ingest.md.
@@ -29,8 +29,8 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Goal, Summary
 
-from helmet_cloud.db import make_engine, migrate
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.adapters.database import make_engine, migrate
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import Locker, Station
 from helmet_protocol.messages import Event, new_event_id
 

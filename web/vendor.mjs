@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "cloud", "src", "helmet_cloud", "web", "static", "vendor");
+const out = join(here, "..", "cloud", "src", "helmet_cloud", "http", "web", "static", "vendor");
 const files = [
   // [package, file in the package, name in vendor/]
   ["axe-core", "axe.min.js", "axe.min.js"],

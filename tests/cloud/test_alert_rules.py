@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from helmet_cloud.alert_rules import AlertKind, LoanAges, Stock, active_fault, densest, locker_offline, stock_alerts
+from helmet_cloud.domain.alert_rules import (
+    AlertKind,
+    LoanAges,
+    Stock,
+    active_fault,
+    densest,
+    locker_offline,
+    stock_alerts,
+)
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from support.alerting import Town
 from support.cloud_events import T0, at, status
 
-from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_cloud.models import Alert, Helmet, IssuedPass, Loan, Locker
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware, utcnow

@@ -16,8 +16,8 @@ from support.cloud_users import user_headers
 from support.secure_broker import Peer, cloud_settings, connects
 from support.waiting import eventually
 
+from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_cloud.app import create_app
-from helmet_cloud.broker_admin import DynsecAdmin
 from helmet_protocol.enrolment import read_bundle_file
 from helmet_sim.broker import Broker
 

@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from support.cloud_events import Recorder, event, insert_town, status
 
-from helmet_cloud import clocks
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.ingest import clocks
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import Helmet, Loan, Locker, RawEvent
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

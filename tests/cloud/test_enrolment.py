@@ -15,9 +15,9 @@ from support.processes import CloudProcess
 from support.secure_broker import Peer, cloud_env, cloud_settings
 from support.waiting import eventually
 
+from helmet_cloud.adapters.database import make_engine
+from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_cloud.app import create_app
-from helmet_cloud.broker_admin import DynsecAdmin
-from helmet_cloud.db import make_engine
 from helmet_cloud.models import AuditEntry, EnrolmentCode, Locker
 from helmet_cloud.settings import CloudSettings
 from helmet_edge import enroll

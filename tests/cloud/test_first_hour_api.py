@@ -23,12 +23,12 @@ from support.cloud_users import user_headers
 from support.processes import CloudProcess
 from support.waiting import eventually
 
-from helmet_cloud.api.export import _csv_response
+from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.app import create_app
-from helmet_cloud.db import make_engine
+from helmet_cloud.http.api.export import _csv_response
+from helmet_cloud.http.web.render import content_policy
 from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
-from helmet_cloud.web.render import content_policy
 from helmet_sim.broker import Broker, free_port
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from support.cloud_events import Recorder, event, register_town, status
 from support.cloud_users import user_headers
 
-from helmet_cloud import feedcache
-from helmet_cloud.feedcache import FeedCache
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.services import feedcache
+from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.settings import CloudSettings
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

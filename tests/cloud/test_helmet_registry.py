@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from support.cloud_events import event
 from support.cloud_users import user_headers
 
-from helmet_cloud.labels import MODULE_MM, dark_runs, label_qr, label_sheet
+from helmet_cloud.services.labels import MODULE_MM, dark_runs, label_qr, label_sheet
 from helmet_cloud.settings import CloudSettings
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from support.cloud_events import T0, Recorder, at, event, insert_town
 
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import DeadLetter, Helmet, Loan, Locker, RawEvent, Slot
 from helmet_protocol.messages import State
 
@@ -205,7 +205,7 @@ def test_late_events_after_many_small_in_order_batches_end_as_a_full_recompute(
     town: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In-order batches continue each helmet's and slot's stored fold; a late event makes it fold everything again."""
-    from helmet_cloud import inventory, slot_state
+    from helmet_cloud.ingest import inventory, slot_state
 
     refolded: list[object] = []
     real_helmets, real_slots = inventory.recompute_helmets, slot_state.recompute_slots

@@ -13,7 +13,7 @@ from sqlmodel import Session, func, select
 from support.cloud_events import event, insert_town
 from support.waiting import eventually
 
-from helmet_cloud.ingest import Inbound, IngestWorker
+from helmet_cloud.ingest.worker import Inbound, IngestWorker
 from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from support.cloud_events import Recorder, at, event, insert_town
 
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import Alert, Helmet, Loan, Locker, RawEvent, Slot
 
 LOCKERS = ("LK-000A", "LK-000B")

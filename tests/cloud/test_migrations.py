@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 import helmet_cloud.models  # noqa: F401
-from helmet_cloud.db import alembic_config, make_engine
+from helmet_cloud.adapters.database import alembic_config, make_engine
 
 
 def test_upgrade_downgrade_upgrade_matches_the_models(database_url: str) -> None:

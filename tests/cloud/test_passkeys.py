@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from helmet_cloud.passkeys import load_or_create
+from helmet_cloud.adapters.passkeys import load_or_create
 from helmet_protocol.keys import load_public_keys
 from helmet_protocol.passes import issue_pass, verify_pass
 

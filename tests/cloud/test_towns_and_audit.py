@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from support.cloud_users import user_headers
 from support.processes import BIN
 
-from helmet_cloud.db import make_engine
+from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.models import AuditEntry
 from helmet_cloud.settings import CloudSettings
 

@@ -16,10 +16,10 @@ import pytest
 from support.alerting import Town
 from support.cloud_events import at, status
 
-from helmet_cloud.alerts import Notice
-from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.adapters.database import make_engine, migrate
+from helmet_cloud.adapters.webhooks import WebhookSender
+from helmet_cloud.services.alerts import Notice
 from helmet_cloud.settings import CloudSettings
-from helmet_cloud.webhooks import WebhookSender
 
 SECRET = "webhook test secret"
 

@@ -18,7 +18,7 @@ from support.processes import CloudProcess
 from support.secure_broker import Peer, cloud_env, connects
 from support.waiting import eventually
 
-from helmet_cloud.broker_admin import DynsecAdmin
+from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_edge.config import load_settings
 from helmet_edge.decoder_cascade import CascadeDecoder
 from helmet_edge.profile import load_profile

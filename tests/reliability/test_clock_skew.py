@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from support.cloud_events import insert_town
 from support.waiting import eventually
 
-from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import Helmet, Loan
 from helmet_cloud.settings import CloudSettings
 from helmet_edge.locker import Locker, Rules

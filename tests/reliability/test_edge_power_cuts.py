@@ -29,7 +29,7 @@ from support.cloud_events import insert_town
 from support.processes import LockerProcess
 from support.waiting import eventually
 
-from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import Locker, RawEvent, Slot
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.passes import Role

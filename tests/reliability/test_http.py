@@ -26,11 +26,11 @@ from support.cloud_events import at, event, insert_town
 from support.cloud_users import resident_headers, user_headers
 from support.processes import CloudProcess
 
+from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.app import create_app
-from helmet_cloud.db import make_engine
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.domain.security import token_hash
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import ApiToken
-from helmet_cloud.security import token_hash
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker
 from helmet_sim.cloud_client import CloudClient

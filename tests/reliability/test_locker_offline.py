@@ -22,7 +22,7 @@ from support.cloud_events import insert_town
 from support.synthetic_locker import SyntheticLocker
 from support.waiting import eventually
 
-from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import Helmet, Loan, Locker, RawEvent
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware

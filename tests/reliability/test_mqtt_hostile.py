@@ -23,8 +23,8 @@ from support.cloud_events import insert_town
 from support.secure_broker import Peer
 from support.waiting import eventually
 
-from helmet_cloud.broker_admin import DynsecAdmin
-from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.adapters.dynsec import DynsecAdmin
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import DeadLetter, Locker, RawEvent
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.messages import Event, new_event_id

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 from support.alerting import Town
 
-from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_cloud.models import IssuedPass
 from helmet_cloud.settings import CloudSettings
 from helmet_edge.locker import Feedback, Locker, Rules

@@ -22,8 +22,8 @@ from support.cloud_events import insert_town
 from support.synthetic_locker import SyntheticLocker
 from support.waiting import eventually
 
-from helmet_cloud.db import make_engine, migrate
-from helmet_cloud.ingest import IngestWorker
+from helmet_cloud.adapters.database import make_engine, migrate
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import DeadLetter, Locker, RawEvent
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker

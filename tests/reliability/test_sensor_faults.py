@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from support.alerting import Town
 from support.cloud_events import T0
 
-from helmet_cloud.db import make_engine, migrate
+from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_cloud.models import Loan
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware

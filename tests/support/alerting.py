@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from helmet_cloud.alerter import Alerter, Notify
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import Alert
+from helmet_cloud.services.alerter import Alerter, Notify
 from helmet_cloud.settings import CloudSettings
 from support.cloud_events import T0, at, event, insert_town
 

@@ -1,4 +1,4 @@
-"""What lockers publish, as (topic, payload) pairs for ``helmet_cloud.ingest.Ingestor``, and the town they are in."""
+"""What lockers publish, as (topic, payload) pairs for the cloud's ``Ingestor``, and the town they are in."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from helmet_cloud.lockers import ensure_slots
 from helmet_cloud.models import Locker, Station
+from helmet_cloud.services.lockers import ensure_slots
 from helmet_protocol.messages import Event, Status, new_event_id
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)  # the morning the tests' lockers record their events

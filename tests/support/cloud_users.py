@@ -9,9 +9,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from helmet_cloud.db import make_engine
+from helmet_cloud.adapters.database import make_engine
+from helmet_cloud.domain.security import hash_password
 from helmet_cloud.models import User
-from helmet_cloud.security import hash_password
 from helmet_cloud.settings import CloudSettings
 
 

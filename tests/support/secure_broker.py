@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from helmet_cloud.broker_admin import DynsecAdmin
+from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker, start_mosquitto
 from support.waiting import eventually

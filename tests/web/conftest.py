@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.app import create_app
-from helmet_cloud.db import make_engine
+from helmet_cloud.domain.security import hash_password
 from helmet_cloud.models import User
-from helmet_cloud.security import hash_password
 from helmet_cloud.settings import CloudSettings
 
 PASSWORD = "s3cret pass"
@@ -53,6 +53,6 @@ def web_login(client: TestClient, settings: CloudSettings, role: str) -> str:
     add_user(settings, f"{role}-web", role)
     resp = client.post("/staff/login", data={"username": f"{role}-web", "password": PASSWORD, "next": "/staff/"})
     assert resp.status_code == 303, resp.text
-    from helmet_cloud.web.session import STAFF_COOKIE, csrf_for
+    from helmet_cloud.http.web.session import STAFF_COOKIE, csrf_for
 
     return csrf_for(client.cookies[STAFF_COOKIE])

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from helmet_cloud.charts import MapPoint, bar_chart, buckets, town_map
+from helmet_cloud.http.web.charts import MapPoint, bar_chart, buckets, town_map
+from helmet_cloud.http.web.render import content_policy
 from helmet_cloud.settings import CloudSettings
-from helmet_cloud.web.render import content_policy
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 

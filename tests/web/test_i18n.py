@@ -7,8 +7,8 @@ import string
 
 import pytest
 
-from helmet_cloud.web import i18n
-from helmet_cloud.web.render import TEMPLATES
+from helmet_cloud.http.web import i18n
+from helmet_cloud.http.web.render import TEMPLATES
 
 LITERAL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*[,)]""")
 OPTION_LABEL = re.compile(r'\("[a-z_]*", "([^"]+)"\)')

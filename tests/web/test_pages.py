@@ -21,14 +21,14 @@ from support.cloud_events import Recorder, at, event, register_town, status
 from support.cloud_users import user_headers
 from web.conftest import add_user, web_login
 
-from helmet_cloud.db import make_engine
-from helmet_cloud.enrolment import open_code
-from helmet_cloud.ingest import Ingestor
+from helmet_cloud.adapters.database import make_engine
+from helmet_cloud.http.web import queries
+from helmet_cloud.http.web.session import RESIDENT_COOKIE, STAFF_COOKIE, csrf_for
+from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.models import Alert, IssuedPass, Locker
+from helmet_cloud.services.enrolment import open_code
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import utcnow
-from helmet_cloud.web import queries
-from helmet_cloud.web.session import RESIDENT_COOKIE, STAFF_COOKIE, csrf_for
 
 TOWN = {"LK-0001": ("ST-A", 6), "LK-0002": ("ST-B", 4)}
 

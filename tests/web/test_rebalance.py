@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helmet_cloud.rebalance import Move, StationLoad, advise
+from helmet_cloud.domain.rebalance import Move, StationLoad, advise
 
 
 def load(

@@ -13,10 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
-from helmet_cloud.alerter import AlertSweeper, build_alerting
-from helmet_cloud.api import alerts as alerts_api
-from helmet_cloud.api import audit as audit_api
-from helmet_cloud.api import (
+from helmet_cloud.adapters.database import make_engine, migrate
+from helmet_cloud.adapters.dynsec import DynsecAdmin
+from helmet_cloud.adapters.metrics import Metrics, RequestMetricsMiddleware
+from helmet_cloud.adapters.mqtt import CloudMqtt
+from helmet_cloud.adapters.passkeys import load_or_create
+from helmet_cloud.adapters.sms import make_sender
+from helmet_cloud.context import AppContext
+from helmet_cloud.http.api import alerts as alerts_api
+from helmet_cloud.http.api import audit as audit_api
+from helmet_cloud.http.api import (
     auth,
     commands,
     events,
@@ -30,21 +36,15 @@ from helmet_cloud.api import (
     stations,
     towns,
 )
-from helmet_cloud.api import metrics as metrics_api
-from helmet_cloud.api.guard import RefuseNul
-from helmet_cloud.api.openapi import document_sentence_errors
-from helmet_cloud.broker_admin import DynsecAdmin
-from helmet_cloud.context import AppContext
-from helmet_cloud.db import make_engine, migrate
-from helmet_cloud.feedcache import FeedCache
-from helmet_cloud.ingest import IngestWorker
-from helmet_cloud.lockers import publish_all_configs
-from helmet_cloud.metrics import Metrics, RequestMetricsMiddleware
-from helmet_cloud.mqtt import CloudMqtt
-from helmet_cloud.passkeys import load_or_create
+from helmet_cloud.http.api import metrics as metrics_api
+from helmet_cloud.http.api.openapi import document_sentence_errors
+from helmet_cloud.http.guard import RefuseNul
+from helmet_cloud.http.web import install as install_pages
+from helmet_cloud.ingest.worker import IngestWorker
+from helmet_cloud.services.alerter import AlertSweeper, build_alerting
+from helmet_cloud.services.feedcache import FeedCache
+from helmet_cloud.services.lockers import publish_all_configs
 from helmet_cloud.settings import CloudSettings
-from helmet_cloud.sms import make_sender
-from helmet_cloud.web import install as install_pages
 from helmet_protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)

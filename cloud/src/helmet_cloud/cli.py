@@ -24,7 +24,7 @@ def _start(*, database: bool = True) -> CloudSettings:
     """
     from pydantic import ValidationError
 
-    from helmet_cloud.db import DatabaseUnavailableError, check_database
+    from helmet_cloud.adapters.database import DatabaseUnavailableError, check_database
     from helmet_cloud.settings import CloudSettings
     from helmet_protocol.logs import setup_logging
 
@@ -49,7 +49,7 @@ def _database_errors(what: str) -> Iterator[None]:
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from helmet_cloud.db import first_line
+    from helmet_cloud.adapters.database import first_line
 
     try:
         yield
@@ -80,10 +80,10 @@ def ingest(
     ] = None,
 ) -> None:
     """Run one ingest worker on the shared subscription (start several to scale out)."""
-    from helmet_cloud.alerter import build_alerting
-    from helmet_cloud.db import make_engine, migrate
-    from helmet_cloud.ingest import IngestWorker
-    from helmet_cloud.metrics import Metrics, serve_worker_http
+    from helmet_cloud.adapters.database import make_engine, migrate
+    from helmet_cloud.adapters.metrics import Metrics, serve_worker_http
+    from helmet_cloud.ingest.worker import IngestWorker
+    from helmet_cloud.services.alerter import build_alerting
 
     settings = _start()
     if settings.auto_migrate:
@@ -111,7 +111,7 @@ def ingest(
 @app.command("migrate")
 def migrate_cmd() -> None:
     """Apply Alembic migrations up to the newest revision."""
-    from helmet_cloud.db import migrate
+    from helmet_cloud.adapters.database import migrate
 
     settings = _start()
     with _database_errors("migrating the schema"):
@@ -133,10 +133,10 @@ def add_user(
     """
     from sqlmodel import Session
 
-    from helmet_cloud import audit
-    from helmet_cloud.db import make_engine, migrate
+    from helmet_cloud.adapters.database import make_engine, migrate
+    from helmet_cloud.domain.security import hash_password
     from helmet_cloud.models import User
-    from helmet_cloud.security import hash_password
+    from helmet_cloud.services import audit
 
     if role not in ("technician", "staff", "admin"):
         typer.echo("error: role must be technician, staff or admin", err=True)
@@ -169,7 +169,7 @@ def add_user(
 
 
 def _strong_enough(password: str, username: str) -> None:
-    from helmet_cloud.security import password_problem
+    from helmet_cloud.domain.security import password_problem
 
     problem = password_problem(password, username=username)
     if problem is not None:
@@ -191,8 +191,8 @@ def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
     from sqlalchemy.exc import SQLAlchemyError
     from sqlmodel import Session
 
-    from helmet_cloud import audit
-    from helmet_cloud.db import first_line, make_engine, migrate
+    from helmet_cloud.adapters.database import first_line, make_engine, migrate
+    from helmet_cloud.services import audit
     from helmet_cloud.settings import CloudSettings
 
     settings = CloudSettings()
@@ -219,7 +219,7 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("list")
 def keys_list() -> None:
     """The key ids lockers trust, and which one signs new passes."""
-    from helmet_cloud.passkeys import load_or_create
+    from helmet_cloud.adapters.passkeys import load_or_create
 
     keys = load_or_create(_start(database=False).keys_path)
     for kid in sorted(keys.private):
@@ -229,7 +229,7 @@ def keys_list() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new signing key active; old keys stay trusted. Restart the API to publish it to lockers."""
-    from helmet_cloud.passkeys import rotate
+    from helmet_cloud.adapters.passkeys import rotate
 
     kid = rotate(_start(database=False).keys_path)
     typer.echo(f"new active key: {kid}")
@@ -239,7 +239,7 @@ def keys_rotate() -> None:
 @keys_app.command("retire")
 def keys_retire(kid: Annotated[str, typer.Argument(help="the key id, as keys list shows it")]) -> None:
     """Stop trusting an old key (once the passes it signed have expired)."""
-    from helmet_cloud.passkeys import retire
+    from helmet_cloud.adapters.passkeys import retire
 
     try:
         retire(_start(database=False).keys_path, kid)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from helmet_cloud.broker_admin import DynsecAdmin
-from helmet_cloud.mqtt import CloudMqtt
-from helmet_cloud.passkeys import PassKeys
+from helmet_cloud.adapters.dynsec import DynsecAdmin
+from helmet_cloud.adapters.mqtt import CloudMqtt
+from helmet_cloud.adapters.passkeys import PassKeys
+from helmet_cloud.adapters.sms import SmsSender
 from helmet_cloud.settings import CloudSettings
-from helmet_cloud.sms import SmsSender
 
 
 @dataclass(slots=True)

@@ -71,7 +71,7 @@ class Locker(LockerBase, table=True):
     resend_asked_at: datetime | None = Field(default=None, sa_type=TS)
     snapshot_mismatch: str | None = None
     last_heard_at: datetime | None = Field(default=None, sa_type=TS, description="cloud time of its latest message")
-    # The cloud's clock minus the locker's, from live status messages (helmet_cloud.clocks).
+    # The cloud's clock minus the locker's, from live status messages (helmet_cloud.ingest.clocks).
     clock_offset_ms: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     clock_offset_at: datetime | None = Field(default=None, sa_type=TS)
     clock_offset_boot: str | None = Field(default=None, max_length=64)
@@ -114,7 +114,7 @@ class Helmet(SQLModel, table=True):
     applied_ts: datetime | None = Field(default=None, sa_type=TS)
     applied_locker_id: str | None = None
     applied_seq: int | None = None
-    # The registry (helmet_cloud.helmets): set by people, never by events. A helmet first seen in an event
+    # The registry (helmet_cloud.services.helmets): set by people, never by events. A helmet first seen in an event
     # before it was registered has no registered_at.
     registered_at: datetime | None = Field(default=None, sa_type=TS)
     registered_by: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,1 @@
+"""The HTTP face: the JSON API and the HTML pages, both thin over the services."""

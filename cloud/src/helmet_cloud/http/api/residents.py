@@ -1,0 +1,81 @@
+"""Residents: each sees their own account; staff look residents up (to reach one with a lost helmet)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from helmet_cloud.http.api.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
+from helmet_cloud.models import Loan, Resident
+from helmet_cloud.services.residents import allowance
+from helmet_cloud.timeutil import utcnow
+
+router = APIRouter(prefix="/api", tags=["residents"])
+ResidentId = Annotated[str, Path(max_length=16)]
+
+
+class ResidentPublic(BaseModel):
+    id: str
+    phone: str
+    created_at: datetime
+    limit: int
+    helmets_out: int
+    helmets_on_unused_passes: int
+    may_borrow: int
+    lost_helmets: int
+
+
+def _public(session: Session, resident: Resident, limit: int) -> ResidentPublic:
+    mine = allowance(session, resident.id, limit=limit, now=utcnow())
+    lost = session.exec(
+        select(Loan.id).where(Loan.resident_id == resident.id, Loan.status == "open", col(Loan.lost_at).is_not(None))
+    ).all()
+    return ResidentPublic(
+        id=resident.id,
+        phone=resident.phone,
+        created_at=resident.created_at,
+        limit=mine.limit,
+        helmets_out=mine.held,
+        helmets_on_unused_passes=mine.pending,
+        may_borrow=mine.room,
+        lost_helmets=len(lost),
+    )
+
+
+@router.get("/me")
+def me(session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> ResidentPublic:
+    """The signed-in resident's account: helmets out and how many more they may borrow now."""
+    resident = session.get(Resident, caller.subject)
+    if resident is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown resident")
+    return _public(session, resident, ctx.settings.max_helmets_per_resident)
+
+
+@router.get("/residents")
+def list_residents(
+    session: SessionDep,
+    ctx: CtxDep,
+    _: StaffDep,
+    phone: str | None = Query(default=None, max_length=20, description="exact number; spaces and dashes ignored"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=DB_INT_MAX),
+) -> list[ResidentPublic]:
+    """Residents, newest first, or the one with ``phone``."""
+    q = select(Resident)
+    if phone:
+        q = q.where(Resident.phone == re.sub(r"[\s().-]", "", phone))
+    rows = session.exec(q.order_by(col(Resident.created_at).desc()).offset(offset).limit(limit)).all()
+    return [_public(session, r, ctx.settings.max_helmets_per_resident) for r in rows]
+
+
+@router.get("/residents/{resident_id}")
+def get_resident(resident_id: ResidentId, session: SessionDep, ctx: CtxDep, _: StaffDep) -> ResidentPublic:
+    resident = session.get(Resident, resident_id)
+    if resident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no resident {resident_id}")
+    return _public(session, resident, ctx.settings.max_helmets_per_resident)

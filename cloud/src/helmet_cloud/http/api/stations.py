@@ -1,0 +1,266 @@
+"""Stations and lockers: registration and what each holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sqlmodel import Session, col, select
+
+from helmet_cloud.adapters.dynsec import BrokerAdminError
+from helmet_cloud.context import AppContext
+from helmet_cloud.http.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
+from helmet_cloud.ingest.slot_state import station_slot_counts
+from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase, Town
+from helmet_cloud.services import audit, feedcache
+from helmet_cloud.services.feedcache import FeedCache
+from helmet_cloud.services.lockers import ensure_slots, publish_config
+from helmet_protocol.topics import LOCKER_ID_RE
+
+router = APIRouter(prefix="/api", tags=["stations"])
+StationId = Annotated[str, Path(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")]
+LockerIdPath = Annotated[str, Path(pattern=LOCKER_ID_RE.pattern)]
+
+
+class StationCreate(StationBase):
+    id: str = Field(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")
+
+
+class StationStatus(StationBase):
+    id: str
+    helmets_available: int
+    free_slots: int
+    disabled_slots: int
+    lockers: int
+    lockers_online: int
+
+
+class StationUpdate(BaseModel):
+    """Fields to change; the others stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=120)
+    address: str | None = Field(default=None, max_length=240)
+    low_threshold: int | None = Field(default=None, ge=0, le=1000)
+    high_threshold: int | None = Field(default=None, ge=0, le=1000)
+
+
+class LockerSummary(LockerBase):
+    id: str
+    online: bool
+    last_seen: datetime | None
+    last_heard_at: datetime | None
+    acked_seq: int
+    clock_offset_ms: int
+    snapshot_mismatch: str | None
+
+
+class LockerCreate(LockerBase):
+    id: str = Field(pattern=LOCKER_ID_RE.pattern)
+
+
+class SlotPublic(BaseModel):
+    slot: int
+    state: str
+    helmet_id: str | None
+    reported_state: str | None
+
+
+class LockerPublic(LockerBase):
+    id: str
+    online: bool
+    acked_seq: int
+    snapshot_mismatch: str | None
+    slots: list[SlotPublic]
+    mqtt_password: str | None = Field(
+        default=None,
+        description="the locker's broker password (its username is its id); only in the answer to registering it",
+    )
+
+
+def station_status(session: Session, stations: list[Station]) -> list[StationStatus]:
+    ids = [s.id for s in stations]
+    counts = station_slot_counts(session, ids)
+    lockers = session.exec(select(Locker).where(col(Locker.station_id).in_(ids))).all()
+    out = []
+    for s in stations:
+        mine = [lk for lk in lockers if lk.station_id == s.id]
+        out.append(
+            StationStatus(
+                **s.model_dump(),
+                helmets_available=counts.get((s.id, "occupied"), 0),
+                free_slots=counts.get((s.id, "empty"), 0),
+                disabled_slots=counts.get((s.id, "disabled"), 0),
+                lockers=len(mine),
+                lockers_online=sum(lk.online for lk in mine),
+            )
+        )
+    return out
+
+
+@router.post("/stations", status_code=status.HTTP_201_CREATED)
+def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -> Station:
+    if session.get(Town, body.town_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no town {body.town_id}")
+    if session.get(Station, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} exists")
+    station = Station.model_validate(body)
+    session.add(station)
+    audit.record(
+        session,
+        actor=caller,
+        action="station.create",
+        subject_type="station",
+        subject_id=station.id,
+        detail={"name": station.name, "town_id": station.town_id},
+    )
+    session.commit()
+    feedcache.bump()
+    session.refresh(station)
+    return station
+
+
+_STATION_LIST = TypeAdapter(list[StationStatus])
+
+
+async def _cached(request: Request, ctx: AppContext, key: str, build: Callable[[Session], bytes]) -> Response:
+    """Public status documents are cached until ingest changes slots or lockers (see :mod:`feedcache`).
+
+    A hit is answered on the event loop; only a miss takes a worker thread and one database connection.
+    """
+
+    def fresh() -> bytes:
+        with Session(ctx.engine) as session:
+            return build(session)
+
+    cache: FeedCache = request.app.state.feed_cache
+    body = await cache.aget(key, ctx.settings.feed_ttl_seconds, fresh)
+    return Response(body, media_type="application/json")
+
+
+@router.get("/stations", response_model=list[StationStatus])
+async def list_stations(
+    request: Request,
+    ctx: CtxDep,
+    town: Annotated[str | None, Query(max_length=32, description="only this town's")] = None,
+) -> Response:
+    """Every station with helmets available, free slots and lockers online (public)."""
+
+    def build(session: Session) -> bytes:
+        q = select(Station).order_by(col(Station.id))
+        if town is not None:
+            q = q.where(Station.town_id == town)
+        return _STATION_LIST.dump_json(station_status(session, list(session.exec(q).all())))
+
+    return await _cached(request, ctx, f"api-stations:{town or ''}", build)
+
+
+@router.get("/stations/{station_id}", response_model=StationStatus)
+async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> Response:
+    # One connection per request, and only on a cache miss: a request that held one session while the
+    # cache built with another could exhaust the pool under load and wait for itself.
+    def build(session: Session) -> bytes:
+        station = session.get(Station, station_id)
+        return b"" if station is None else station_status(session, [station])[0].model_dump_json().encode()
+
+    found = await _cached(request, ctx, f"api-station:{station_id}", build)
+    if not found.body:  # registering a station invalidates the cache, so an absence is never stale
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
+    return found
+
+
+@router.patch("/stations/{station_id}")
+def update_station(station_id: StationId, body: StationUpdate, session: SessionDep, caller: StaffDep) -> Station:
+    """Rename a station, correct its address or change its alert thresholds."""
+    station = session.get(Station, station_id)
+    if station is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if not changes:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to change")
+    before = {k: getattr(station, k) for k in changes}
+    for key, value in changes.items():
+        setattr(station, key, value)
+    session.add(station)
+    audit.record(
+        session,
+        actor=caller,
+        action="station.update",
+        subject_type="station",
+        subject_id=station_id,
+        detail={"before": before, "after": changes},
+    )
+    session.commit()
+    feedcache.bump()
+    session.refresh(station)
+    return station
+
+
+@router.get("/lockers")
+def list_lockers(
+    session: SessionDep,
+    _: TechnicianDep,
+    station_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[LockerSummary]:
+    """Every locker (or one station's): online, when last heard, acked seq, clock offset, snapshot mismatch."""
+    q = select(Locker).order_by(col(Locker.id))
+    if station_id is not None:
+        q = q.where(Locker.station_id == station_id)
+    return [LockerSummary.model_validate(lk, from_attributes=True) for lk in session.exec(q).all()]
+
+
+@router.post("/lockers", status_code=status.HTTP_201_CREATED)
+def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller: TechnicianDep) -> LockerPublic:
+    """Register a locker at a station; its config (pass keys, limits) is published for it."""
+    if session.get(Station, body.station_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {body.station_id}")
+    if session.get(Locker, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"locker {body.id} exists")
+    locker = Locker.model_validate(body)
+    session.add(locker)
+    session.flush()
+    ensure_slots(session, locker)
+    audit.record(
+        session,
+        actor=caller,
+        action="locker.register",
+        subject_type="locker",
+        subject_id=locker.id,
+        detail={"station_id": locker.station_id, "slot_count": locker.slot_count, "pin_profile": locker.pin_profile},
+    )
+    password = None
+    if ctx.broker_admin is not None:  # its own broker user, limited to its own topics
+        try:
+            password = ctx.broker_admin.create_locker(locker.id)
+        except BrokerAdminError as exc:
+            session.rollback()
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
+    session.commit()
+    feedcache.bump()
+    session.refresh(locker)
+    publish_config(ctx, locker)
+    return _locker_public(session, locker).model_copy(update={"mqtt_password": password})
+
+
+@router.get("/lockers/{locker_id}")
+def get_locker(locker_id: LockerIdPath, session: SessionDep, _: TechnicianDep) -> LockerPublic:
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no locker {locker_id}")
+    return _locker_public(session, locker)
+
+
+def _locker_public(session: Session, locker: Locker) -> LockerPublic:
+    slots = session.exec(select(Slot).where(Slot.locker_id == locker.id).order_by(col(Slot.slot))).all()
+    return LockerPublic(
+        **locker.model_dump(
+            include={"id", "station_id", "slot_count", "pin_profile", "online", "acked_seq", "snapshot_mismatch"}
+        ),
+        slots=[
+            SlotPublic(slot=s.slot, state=s.state, helmet_id=s.helmet_id, reported_state=s.reported_state)
+            for s in slots
+        ],
+    )

@@ -1,0 +1,52 @@
+"""The pages people use, served by the cloud: staff dashboard, technician pages, resident phone pages.
+
+Server-rendered Jinja2 with a little plain JavaScript (live updates, the pass
+countdown, the phone's location); every asset is in ``static/``, nothing comes from a CDN.
+See docs/web.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from helmet_cloud.http.web import resident, staff, tech
+from helmet_cloud.http.web.pages import PageError
+from helmet_cloud.http.web.render import render
+from helmet_cloud.http.web.session import LoginRequiredError
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, their static files and their error pages to the API application."""
+    for module in (staff, tech, resident):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/staff/", status_code=307)
+
+    if app.state.api_docs:
+
+        @app.get("/docs", include_in_schema=False)
+        def api_docs(request: Request) -> Response:
+            """Swagger UI from ``static/vendor`` (no CDN), under the pages' Content-Security-Policy."""
+            return render(request, "api_docs.html")
+
+    @app.exception_handler(LoginRequiredError)
+    async def _login(_req: Request, exc: LoginRequiredError) -> Response:
+        return RedirectResponse(exc.login_url, status_code=303)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.message, "params": exc.params},
+            status_code=exc.status_code,
+        )

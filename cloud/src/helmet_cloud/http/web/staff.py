@@ -1,0 +1,283 @@
+"""Staff pages (desktop): sign-in, dashboard, stations, alerts, loans, rebalancing, CSV exports, live stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from markupsafe import Markup
+from sqlmodel import col, select
+
+from helmet_cloud.domain import rebalance
+from helmet_cloud.http.api import alerts as alerts_api
+from helmet_cloud.http.api import auth as auth_api
+from helmet_cloud.http.api import export as export_api
+from helmet_cloud.http.api.deps import CtxDep, SessionDep
+from helmet_cloud.http.api.events import EventFilters
+from helmet_cloud.http.api.stations import StationStatus, station_status
+from helmet_cloud.http.web import charts, i18n, live, queries
+from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
+from helmet_cloud.http.web.render import language, render
+from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
+from helmet_cloud.models import Alert, Loan, Station
+from helmet_cloud.timeutil import utcnow
+
+router = APIRouter(prefix="/staff", include_in_schema=False)
+DEMAND_HOURS = 24
+
+
+def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """A staff-side page; signed-in pages carry the watermark they show, for the live stream."""
+    context.setdefault("watermark", getattr(request.state, "watermark", ""))
+    return render(request, template, context, status_code=status_code, cookie=STAFF_COOKIE)
+
+
+@router.get("/login")
+def login_form(request: Request, next_: Annotated[str | None, Query(alias="next", max_length=500)] = None) -> Response:
+    return page(request, "staff/login.html", {"next": local_path(next_, "/staff/"), "error": None})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next_: Annotated[str, Form(alias="next", max_length=500)] = "/staff/",
+) -> Response:
+    """Sign in with the API's password check; the API token goes into an HttpOnly cookie."""
+    target = local_path(next_, "/staff/")
+    try:
+        token = auth_api.login(auth_api.PasswordIn(username=username, password=password), session)
+    except HTTPException:
+        context = {"next": target, "error": "Wrong username or password.", "username": username}
+        return page(request, "staff/login.html", context, status_code=401)
+    if token.role == "technician" and target.startswith("/staff/"):
+        target = "/tech/"
+    response = RedirectResponse(target, status_code=303)
+    set_token_cookie(request, response, STAFF_COOKIE, token.token, max_age=12 * 3600)
+    return response
+
+
+@router.post("/logout", dependencies=[StaffCsrf])
+def logout(request: Request, session: SessionDep) -> Response:
+    response = see_other("/staff/login")
+    forget(session, response, STAFF_COOKIE, request.cookies.get(STAFF_COOKIE))
+    return response
+
+
+def _map(stations: list[StationStatus], request: Request) -> Markup:
+    points = [
+        charts.MapPoint(
+            s.id,
+            s.name,
+            s.lat,
+            s.lon,
+            queries.fill(s),
+            f"{s.helmets_available}/{queries.capacity(s)}",
+            f"/staff/stations/{s.id}",
+        )
+        for s in stations
+    ]
+    tile_url = request.app.state.ctx.settings.map_tile_url
+    title = i18n.gettext(language(request), "Map of stations")
+    return Markup(charts.town_map(points, title=title, tile_url=tile_url))  # noqa: S704 (escaped inside)
+
+
+@router.get("/")
+def dashboard(request: Request, session: SessionDep, ctx: CtxDep, caller: StaffPage) -> Response:
+    lang = language(request)
+    stations = queries.all_stations(session)
+    alerts = session.exec(
+        select(Alert).where(col(Alert.resolved_at).is_(None)).order_by(col(Alert.opened_at).desc()).limit(8)
+    ).all()
+    context = {
+        "caller": caller,
+        "overview": queries.overview(session),
+        "stations": stations,
+        "map": _map(stations, request),
+        "alerts": alerts,
+        "charts": flow_charts(session, ctx, utcnow(), lang),
+        "fill": queries.fill,
+        "capacity": queries.capacity,
+    }
+    return page(request, "staff/dashboard.html", context)
+
+
+@router.get("/stations")
+def stations_page(request: Request, session: SessionDep, caller: StaffPage) -> Response:
+    stations = queries.all_stations(session)
+    context = {
+        "caller": caller,
+        "stations": stations,
+        "map": _map(stations, request),
+        "fill": queries.fill,
+        "capacity": queries.capacity,
+    }
+    return page(request, "staff/stations.html", context)
+
+
+@router.get("/stations/{station_id}")
+def station_page(
+    request: Request,
+    station_id: Annotated[str, Path(max_length=40)],
+    session: SessionDep,
+    ctx: CtxDep,
+    caller: StaffPage,
+) -> Response:
+    station = session.get(Station, station_id)
+    if station is None:
+        raise PageError(404, "No station {id}.", id=station_id)
+    lockers = queries.lockers_of(session, station_id)
+    ids = [lk.id for lk in lockers]
+    context = {
+        "caller": caller,
+        "station": station_status(session, [station])[0],
+        "lockers": lockers,
+        "health": queries.slot_health(session, ids),
+        "events": queries.recent_events(session, ids),
+        "commands": queries.recent_commands(session, ids),
+        "charts": flow_charts(session, ctx, utcnow(), language(request), ids),
+        "back": f"/staff/stations/{station_id}",
+        "error": request.query_params.get("error"),
+    }
+    return page(request, "staff/station.html", context)
+
+
+AlertFilter = Literal["unresolved", "open", "acknowledged", "resolved", "all"]
+
+
+@router.get("/alerts")
+def alerts_page(
+    request: Request, session: SessionDep, caller: StaffPage, status: Annotated[AlertFilter, Query()] = "unresolved"
+) -> Response:
+    q = select(Alert)
+    if status == "unresolved":
+        q = q.where(col(Alert.resolved_at).is_(None))
+    elif status != "all":
+        q = q.where(Alert.status == status)
+    rows = session.exec(q.order_by(col(Alert.opened_at).desc(), col(Alert.id).desc()).limit(200)).all()
+    context = {"caller": caller, "alerts": rows, "status": status, "error": request.query_params.get("error")}
+    return page(request, "staff/alerts.html", context)
+
+
+@router.post("/alerts/{alert_id}/{action}", dependencies=[StaffCsrf])
+def alert_action(
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1)],
+    action: Literal["acknowledge", "resolve"],
+    session: SessionDep,
+    caller: StaffPage,
+    back: Annotated[str, Form(max_length=500)] = "/staff/alerts",
+) -> Response:
+    """Acknowledge or resolve through the alerts API (which records who did it)."""
+    target = local_path(back, "/staff/alerts")
+    try:
+        if action == "acknowledge":
+            alerts_api.acknowledge(alert_id, session, caller)
+        else:
+            alerts_api.resolve(alert_id, session, caller, request)
+    except HTTPException as exc:
+        return see_other(target, error=str(exc.detail))
+    return see_other(target)
+
+
+LoanFilter = Literal["open", "overdue", "lost", "returned", "all"]
+
+
+@router.get("/loans")
+def loans_page(
+    request: Request,
+    session: SessionDep,
+    caller: StaffPage,
+    status: Annotated[LoanFilter, Query()] = "open",
+    station: Annotated[str, Query(max_length=32)] = "",
+    resident: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    q = select(Loan)
+    if status in ("open", "returned"):
+        q = q.where(Loan.status == status)
+    elif status == "overdue":
+        q = q.where(Loan.status == "open", col(Loan.overdue_at).is_not(None), col(Loan.lost_at).is_(None))
+    elif status == "lost":
+        q = q.where(Loan.status == "open", col(Loan.lost_at).is_not(None))
+    if station:
+        q = q.where(col(Loan.borrow_locker_id).in_([lk.id for lk in queries.lockers_of(session, station)]))
+    if resident:
+        q = q.where(Loan.resident_id == resident.strip())
+    rows = session.exec(q.order_by(col(Loan.borrowed_at).desc()).limit(300)).all()
+    stations = session.exec(select(Station).order_by(col(Station.id))).all()
+    context = {
+        "caller": caller,
+        "loans": rows,
+        "status": status,
+        "station": station,
+        "resident": resident,
+        "stations": stations,
+        "export_status": status if status in ("open", "returned") else "",
+    }
+    return page(request, "staff/loans.html", context)
+
+
+def advice(session: SessionDep, now: datetime) -> tuple[list[rebalance.Move], list[rebalance.StationLoad]]:
+    """The rebalancing moves for the town as it is now, with each station's load."""
+    flows = queries.demand(session, now - timedelta(hours=DEMAND_HOURS))
+    loads = [
+        rebalance.StationLoad(
+            id=s.id,
+            name=s.name,
+            lat=s.lat,
+            lon=s.lon,
+            helmets=s.helmets_available,
+            usable_slots=queries.capacity(s),
+            low_threshold=s.low_threshold,
+            high_threshold=s.high_threshold,
+            borrowed=flows.get(s.id, (0, 0))[0],
+            returned=flows.get(s.id, (0, 0))[1],
+            online=s.lockers_online > 0,
+        )
+        for s in queries.all_stations(session)
+    ]
+    return rebalance.advise(loads), loads
+
+
+@router.get("/rebalance")
+def rebalance_page(request: Request, session: SessionDep, caller: TechPage) -> Response:
+    now = utcnow()
+    moves, loads = advice(session, now)
+    context = {"caller": caller, "moves": moves, "loads": loads, "now": now, "hours": DEMAND_HOURS}
+    return page(request, "staff/rebalance.html", context)
+
+
+@router.get("/export/loans.csv")
+def export_loans(
+    ctx: CtxDep, caller: StaffPage, status: Annotated[Literal["open", "returned", ""], Query()] = ""
+) -> StreamingResponse:
+    """The API's loans export, for a signed-in browser (the API itself wants a bearer token)."""
+    return export_api.export_loans(ctx, caller, status or None, None, None, None, None)
+
+
+@router.get("/export/events.csv")
+def export_events(ctx: CtxDep, caller: StaffPage, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> StreamingResponse:
+    return export_api.export_events(ctx, caller, EventFilters(since=utcnow() - timedelta(days=days)))
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream(
+    request: Request, _caller: TechPage, since: Annotated[str | None, Query(max_length=32)] = None
+) -> AsyncIterator[ServerSentEvent]:
+    """``change`` whenever the watermark moves (:mod:`helmet_cloud.http.web.live`); pages then fetch themselves.
+
+    ``since`` is the watermark the page was rendered with, so a change between
+    rendering and connecting is not missed.
+    """
+    last = request.headers.get("last-event-id") or since
+    async for changed, value in live.changes(live.watermark_of(request), last, request.is_disconnected):
+        if changed:
+            yield ServerSentEvent(event="change", data=value, id=value)
+        else:
+            yield ServerSentEvent(comment="open", retry=1000)

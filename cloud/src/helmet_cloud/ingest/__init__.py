@@ -1,0 +1,1 @@
+"""What lockers publish, validated, stored and folded into derived state."""

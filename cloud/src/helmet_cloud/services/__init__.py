@@ -1,0 +1,1 @@
+"""Use cases: what the API, the pages, ingest and the command line do, each in one place."""

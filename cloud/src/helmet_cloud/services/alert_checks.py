@@ -1,0 +1,243 @@
+"""Evaluate alert rules against the database for given lockers, stations, slots and passes.
+
+Every check reads stored state (slots, lockers, raw events) and settles the
+alerts of the subjects it was given, so running one twice, or for events that
+arrived in another order, ends in the same alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import tuple_
+from sqlmodel import Session, col, select
+
+from helmet_cloud.domain.alert_rules import (
+    FAULT_KINDS,
+    FORGED_REASONS,
+    AlertKind,
+    Stock,
+    active_fault,
+    densest,
+    locker_offline,
+    stock_alerts,
+)
+from helmet_cloud.ingest.derived import chunks
+from helmet_cloud.ingest.slot_state import station_slot_counts
+from helmet_cloud.models import IssuedPass, Locker, RawEvent, Station
+from helmet_cloud.services.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
+from helmet_cloud.settings import CloudSettings
+from helmet_cloud.timeutil import aware
+from helmet_protocol.events import EventKind, FaultReason, SlotState
+
+STATION_KINDS = (AlertKind.STATION_EMPTY, AlertKind.STATION_LOW, AlertKind.STATION_FULL)
+
+
+def check_stations(session: Session, changes: Changes, now: datetime, station_ids: Iterable[str] | None) -> None:
+    """Empty, nearly empty and full, with hysteresis taken from the alerts already open."""
+    q = select(Station)
+    if station_ids is not None:
+        q = q.where(col(Station.id).in_(sorted(set(station_ids))))
+    stations = session.exec(q.order_by(col(Station.id))).all()
+    if not stations:
+        return
+    ids = [s.id for s in stations]
+    counts = station_slot_counts(session, ids)
+    active = active_kinds(session, "station", ids)
+    prefetch(session, changes, "station", ids)
+    for st in stations:
+        stock = Stock(
+            helmets=counts[(st.id, SlotState.OCCUPIED)],
+            free_slots=counts[(st.id, SlotState.EMPTY)],
+            slots=sum(n for (sid, _), n in counts.items() if sid == st.id),
+        )
+        want = stock_alerts(
+            stock, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
+        )
+        messages = {
+            AlertKind.STATION_EMPTY: ("warning", f"{st.name} ({st.id}) has no helmets left"),
+            AlertKind.STATION_LOW: (
+                "info",
+                f"{st.name} ({st.id}) is nearly empty: {stock.helmets} helmet(s) left "
+                f"(raised below {st.low_threshold}, cleared above it)",
+            ),
+            AlertKind.STATION_FULL: (
+                "warning",
+                f"{st.name} ({st.id}) is nearly full: {stock.free_slots} free slot(s) left, returns may find no room "
+                f"(raised below {st.high_threshold}, cleared above it)",
+            ),
+        }
+        for kind in STATION_KINDS:
+            severity, message = messages[kind]
+            settle(
+                session,
+                changes,
+                kind,
+                Subject("station", st.id),
+                active=kind in want,
+                severity=severity,
+                message=message,
+                now=now,
+            )
+
+
+def check_lockers(
+    session: Session, changes: Changes, now: datetime, settings: CloudSettings, locker_ids: Iterable[str] | None
+) -> None:
+    """Offline by its Last Will (or by silence, when a heartbeat is set); clears when it is back."""
+    q = select(Locker)
+    if locker_ids is not None:
+        q = q.where(col(Locker.id).in_(sorted(set(locker_ids))))
+    heartbeat = timedelta(minutes=settings.locker_heartbeat_minutes) if settings.locker_heartbeat_minutes else None
+    lockers = session.exec(q.order_by(col(Locker.id))).all()
+    prefetch(session, changes, "locker", [lk.id for lk in lockers])
+    for lk in lockers:
+        heard = lk.last_heard_at or lk.last_seen
+        last = aware(heard) if heard is not None else None
+        offline = locker_offline(online=lk.online, last_heard=last, now=now, heartbeat=heartbeat)
+        why = "its connection dropped (Last Will)" if not lk.online else "nothing heard"
+        since = f" since {last:%Y-%m-%d %H:%M} UTC" if last is not None else ""
+        settle(
+            session,
+            changes,
+            AlertKind.LOCKER_OFFLINE,
+            Subject("locker", lk.id),
+            active=offline,
+            severity="critical",
+            message=f"locker {lk.id} at {lk.station_id} is offline: {why}{since}",
+            now=now,
+        )
+
+
+def reason_of(payload: str) -> str | None:
+    """The ``reason`` of a stored event (not a column: it lives in the raw payload)."""
+    try:
+        reason = json.loads(payload).get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return reason if isinstance(reason, str) else None
+
+
+def _reason(row: RawEvent) -> str | None:
+    return reason_of(row.payload)
+
+
+def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterable[tuple[str, int]]) -> None:
+    """Door ajar and other slot faults, from the slot's fault events in seq order."""
+    keys = sorted(set(slots))
+    events: dict[tuple[str, int], list[RawEvent]] = defaultdict(list)
+    for part in chunks(keys):
+        rows = session.exec(
+            select(RawEvent).where(
+                tuple_(col(RawEvent.locker_id), col(RawEvent.slot)).in_(part),
+                col(RawEvent.kind).in_([k.value for k in FAULT_KINDS]),
+            )
+        ).all()
+        for e in rows:
+            events[(e.locker_id, e.slot or 0)].append(e)
+    prefetch(session, changes, "slot", [Subject.slot(*key).id for key in keys])
+    for locker_id, slot in keys:
+        ordered = sorted(events[(locker_id, slot)], key=lambda e: e.seq)
+        fault = active_fault((e.kind, _reason(e)) for e in ordered)
+        subject = Subject.slot(locker_id, slot)
+        where = f"locker {locker_id} slot {slot}"
+        settle(
+            session,
+            changes,
+            AlertKind.DOOR_AJAR,
+            subject,
+            active=fault == FaultReason.DOOR_AJAR,
+            severity="warning",
+            message=f"{where}: the door was left open",
+            now=now,
+        )
+        settle(
+            session,
+            changes,
+            AlertKind.SLOT_FAULT,
+            subject,
+            active=fault is not None and fault != FaultReason.DOOR_AJAR,
+            severity="critical" if fault == FaultReason.LOCK_JAMMED else "warning",
+            message=f"{where}: {fault}",
+            now=now,
+        )
+
+
+def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: Iterable[str]) -> None:
+    """Helmets borrowed on one pass across all lockers beyond its quantity: offline lockers both honoured it.
+
+    Over-use is a fact about the past, so it is never cleared automatically; staff resolve it.
+    """
+    ids = sorted(set(pass_ids))
+    issued_by_id: dict[str, IssuedPass] = {}
+    borrows: dict[str, list[str]] = defaultdict(list)
+    for part in chunks(ids):
+        issued_by_id.update((p.id, p) for p in session.exec(select(IssuedPass).where(col(IssuedPass.id).in_(part))))
+        rows = session.exec(
+            select(RawEvent.pass_id, RawEvent.locker_id).where(
+                col(RawEvent.pass_id).in_(part), RawEvent.kind == EventKind.HELMET_BORROWED.value
+            )
+        ).all()
+        for pass_id, locker_id in rows:
+            borrows[pass_id or ""].append(locker_id)
+    over = [p for p in ids if p in issued_by_id and len(borrows[p]) > issued_by_id[p].quantity]
+    prefetch(session, changes, "pass", over)
+    for pass_id in over:
+        issued, lockers = issued_by_id[pass_id], borrows[pass_id]
+        where = ", ".join(f"{lk} x{n}" for lk, n in sorted(Counter(lockers).items()))
+        raise_alert(
+            session,
+            changes,
+            AlertKind.PASS_OVERUSE,
+            Subject("pass", pass_id),
+            severity="warning",
+            message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
+            f"was honoured for {len(lockers)}: {where}",
+            now=now,
+        )
+
+
+def forged(row: RawEvent) -> bool:
+    return row.kind == EventKind.PASS_REJECTED and _reason(row) in FORGED_REASONS
+
+
+def check_forged(
+    session: Session, changes: Changes, now: datetime, settings: CloudSettings, seen: Iterable[tuple[str, datetime]]
+) -> None:
+    """A burst of forged passes at one locker, judged by the locker's timestamps around the new rejections.
+
+    Stays open until staff resolve it; a later burst only refreshes it.
+    """
+    window = timedelta(minutes=settings.forged_pass_window_minutes)
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for locker_id, ts in seen:
+        lo, hi = spans.get(locker_id, (ts, ts))
+        spans[locker_id] = (min(lo, ts), max(hi, ts))
+    for locker_id, (lo, hi) in sorted(spans.items()):
+        rows = session.exec(
+            select(RawEvent)
+            .where(
+                RawEvent.locker_id == locker_id,
+                RawEvent.kind == EventKind.PASS_REJECTED.value,
+                col(RawEvent.ts) >= lo - window,
+                col(RawEvent.ts) <= hi + window,
+            )
+            .order_by(col(RawEvent.ts))
+        ).all()
+        bad = [r for r in rows if forged(r)]
+        count = densest([aware(r.ts) for r in bad], window)
+        if count >= settings.forged_pass_burst:
+            reasons = ", ".join(f"{k} x{n}" for k, n in sorted(Counter(_reason(r) or "" for r in bad).items()))
+            raise_alert(
+                session,
+                changes,
+                AlertKind.FORGED_PASSES,
+                Subject("locker", locker_id),
+                severity="critical",
+                message=f"{count} forged pass attempts at locker {locker_id} within "
+                f"{settings.forged_pass_window_minutes} min ({reasons})",
+                now=now,
+            )
