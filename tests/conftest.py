@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.secure_broker import start_secure_broker
 
+from helmet_cloud.adapters.database import make_engine, migrate
+from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_cloud.app import create_app
-from helmet_cloud.broker_admin import DynsecAdmin
-from helmet_cloud.db import make_engine, migrate
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker, start_mosquitto
 
