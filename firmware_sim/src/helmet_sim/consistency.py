@@ -33,7 +33,7 @@ def compare(lockers: list[LockerView], hands: Mapping[str, list[str]], loans: Ma
             )
         for slot, helmet in sorted(lk.physical.items()):
             state, cloud_helmet = lk.cloud_slots.get(slot, ("missing", None))
-            held = cloud_helmet if state in ("occupied", "disabled") else None
+            held = cloud_helmet if state in ("occupied", "disabled", "fault") else None
             if held != helmet:
                 problems.append(
                     f"{lk.locker_id} slot {slot}: holds {helmet or 'nothing'}, "

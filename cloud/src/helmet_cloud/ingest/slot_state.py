@@ -2,8 +2,8 @@
 
 ``Slot.applied_seq`` is the seq of the last event folded in. New events past
 it are applied to the stored state; a slot that gets an event at or below it
-(a gap resent), that is disabled (its stored state hides whether a helmet is
-in it), or that has no stored seq yet is folded again from all its events.
+(a gap resent), that is disabled or in fault (its stored state hides whether
+a helmet is in it), or that has no stored seq yet is folded again from all its events.
 """
 
 from __future__ import annotations
@@ -94,8 +94,12 @@ def _read(session: Session, keys: Sequence[SlotKey]) -> dict[SlotKey, SlotRow]:
 
 
 def _fold(row: SlotRow, events: Sequence[Fact]) -> None:
-    """Apply ``events`` (sorted by seq) to a slot that is not disabled."""
-    disabled = False
+    """Apply ``events`` (sorted by seq) to a slot that is neither disabled nor in fault.
+
+    A fault (a door left ajar, a jammed lock, sensors that disagree) takes the slot out of service until the
+    locker reports it cleared; the helmet in it stays where the events put it.
+    """
+    disabled = faulted = False
     state, helmet_id = row.state, row.helmet_id
     for e in events:
         if e.kind in (EventKind.HELMET_BORROWED, EventKind.HELMET_REMOVED):
@@ -106,21 +110,11 @@ def _fold(row: SlotRow, events: Sequence[Fact]) -> None:
             disabled = True
         elif e.kind == EventKind.SLOT_ENABLED:
             disabled = False
-    row.state = SlotState.DISABLED.value if disabled else state
+        elif e.kind == EventKind.SLOT_FAULT:
+            faulted = True
+        elif e.kind == EventKind.SLOT_CLEARED:
+            faulted = False
+    row.state = SlotState.DISABLED.value if disabled else SlotState.FAULT.value if faulted else state
     row.helmet_id = helmet_id
     if events:
         row.applied_seq = events[-1].seq
-
-
-def station_slot_counts(session: Session, station_ids: Sequence[str]) -> Counter[tuple[str, str]]:
-    """How many slots each station has in each state: ``{(station_id, state): n}``."""
-    rows = session.exec(
-        select(Locker.station_id, Slot.state, func.count())
-        .join(Locker, col(Locker.id) == col(Slot.locker_id))
-        .where(col(Locker.station_id).in_(list(station_ids)))
-        .group_by(col(Locker.station_id), col(Slot.state))
-    ).all()
-    counts: Counter[tuple[str, str]] = Counter()
-    for station_id, state, n in rows:
-        counts[(station_id, state)] += n
-    return counts

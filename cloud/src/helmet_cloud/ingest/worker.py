@@ -243,7 +243,7 @@ class Ingestor:
             session.add(row)
             if (
                 snap.seq <= locker.acked_seq
-                and rep.state in ("occupied", "empty", "disabled")
+                and rep.state in ("occupied", "empty", "disabled", "fault")
                 and (rep.state != row.state or (rep.helmet_id or None) != row.helmet_id)
             ):
                 diffs.append(

@@ -26,12 +26,12 @@ from helmet_cloud.domain.alert_rules import (
     stock_alerts,
 )
 from helmet_cloud.ingest.derived import chunks
-from helmet_cloud.ingest.slot_state import station_slot_counts
 from helmet_cloud.models import IssuedPass, Locker, RawEvent, Station
 from helmet_cloud.services.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
+from helmet_cloud.services.station_stock import station_stock
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
-from helmet_protocol.events import EventKind, FaultReason, SlotState
+from helmet_protocol.events import EventKind, FaultReason
 
 STATION_KINDS = (AlertKind.STATION_EMPTY, AlertKind.STATION_LOW, AlertKind.STATION_FULL)
 
@@ -45,28 +45,25 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
     if not stations:
         return
     ids = [s.id for s in stations]
-    counts = station_slot_counts(session, ids)
+    stock = station_stock(session, ids)
     active = active_kinds(session, "station", ids)
     prefetch(session, changes, "station", ids)
     for st in stations:
-        stock = Stock(
-            helmets=counts[(st.id, SlotState.OCCUPIED)],
-            free_slots=counts[(st.id, SlotState.EMPTY)],
-            slots=sum(n for (sid, _), n in counts.items() if sid == st.id),
-        )
+        counts = stock[st.id].counts
+        have = Stock(helmets=counts.helmets_available, free_slots=counts.free_slots, slots=counts.capacity)
         want = stock_alerts(
-            stock, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
+            have, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
         )
         messages = {
             AlertKind.STATION_EMPTY: ("warning", f"{st.name} ({st.id}) has no helmets left"),
             AlertKind.STATION_LOW: (
                 "info",
-                f"{st.name} ({st.id}) is nearly empty: {stock.helmets} helmet(s) left "
+                f"{st.name} ({st.id}) is nearly empty: {have.helmets} helmet(s) left "
                 f"(raised below {st.low_threshold}, cleared above it)",
             ),
             AlertKind.STATION_FULL: (
                 "warning",
-                f"{st.name} ({st.id}) is nearly full: {stock.free_slots} free slot(s) left, returns may find no room "
+                f"{st.name} ({st.id}) is nearly full: {have.free_slots} free slot(s) left, returns may find no room "
                 f"(raised below {st.high_threshold}, cleared above it)",
             ),
         }

@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select
 from helmet_cloud.adapters.dynsec import BrokerAdminError
 from helmet_cloud.context import AppContext
 from helmet_cloud.http.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
-from helmet_cloud.ingest.slot_state import station_slot_counts
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase, Town
 from helmet_cloud.services import audit, feedcache
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.services.lockers import ensure_slots, publish_config
+from helmet_cloud.services.stations import StationStatus, station_status
 from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(prefix="/api", tags=["stations"])
@@ -27,15 +27,6 @@ LockerIdPath = Annotated[str, Path(pattern=LOCKER_ID_RE.pattern)]
 
 class StationCreate(StationBase):
     id: str = Field(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")
-
-
-class StationStatus(StationBase):
-    id: str
-    helmets_available: int
-    free_slots: int
-    disabled_slots: int
-    lockers: int
-    lockers_online: int
 
 
 class StationUpdate(BaseModel):
@@ -79,26 +70,6 @@ class LockerPublic(LockerBase):
         default=None,
         description="the locker's broker password (its username is its id); only in the answer to registering it",
     )
-
-
-def station_status(session: Session, stations: list[Station]) -> list[StationStatus]:
-    ids = [s.id for s in stations]
-    counts = station_slot_counts(session, ids)
-    lockers = session.exec(select(Locker).where(col(Locker.station_id).in_(ids))).all()
-    out = []
-    for s in stations:
-        mine = [lk for lk in lockers if lk.station_id == s.id]
-        out.append(
-            StationStatus(
-                **s.model_dump(),
-                helmets_available=counts.get((s.id, "occupied"), 0),
-                free_slots=counts.get((s.id, "empty"), 0),
-                disabled_slots=counts.get((s.id, "disabled"), 0),
-                lockers=len(mine),
-                lockers_online=sum(lk.online for lk in mine),
-            )
-        )
-    return out
 
 
 @router.post("/stations", status_code=status.HTTP_201_CREATED)

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
-from helmet_cloud.http.api.stations import StationStatus, station_status
 from helmet_cloud.models import Alert, Helmet, Loan, Locker, LockerCommand, RawEvent, Slot, Station
+from helmet_cloud.services.station_stock import station_stock
+from helmet_cloud.services.stations import StationStatus, station_status
 from helmet_cloud.timeutil import aware
 from helmet_protocol.events import EventKind
 
@@ -44,7 +45,10 @@ def overview(session: Session) -> Overview:
     open_loans = select(func.count()).select_from(Loan).where(Loan.status == "open")
     online = Counter(dict(session.exec(select(Locker.online, func.count()).group_by(col(Locker.online))).all()))
     return Overview(
-        helmets_in_stations=session.exec(select(func.count()).select_from(Slot).where(Slot.state == "occupied")).one(),
+        helmets_in_stations=sum(
+            st.counts.helmets_available + st.counts.helmets_disabled
+            for st in station_stock(session, session.exec(select(Station.id)).all()).values()
+        ),
         on_loan=session.exec(open_loans).one(),
         overdue=session.exec(open_loans.where(col(Loan.overdue_at).is_not(None), col(Loan.lost_at).is_(None))).one(),
         lost=session.exec(open_loans.where(col(Loan.lost_at).is_not(None))).one(),

@@ -14,13 +14,13 @@ from helmet_cloud.http.api import auth as auth_api
 from helmet_cloud.http.api import commands as commands_api
 from helmet_cloud.http.api import passes as passes_api
 from helmet_cloud.http.api.deps import Caller, CtxDep, SessionDep
-from helmet_cloud.http.api.stations import station_status
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, qr_svg, see_other
 from helmet_cloud.http.web.render import render
 from helmet_cloud.http.web.session import RESIDENT_COOKIE, ResidentCsrf, caller_from_cookie, forget, set_token_cookie
 from helmet_cloud.models import IssuedPass, Loan, Locker, LockerCommand, Station
 from helmet_cloud.services.residents import allowance
+from helmet_cloud.services.stations import station_status
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
 

@@ -18,12 +18,12 @@ from helmet_cloud.http.api import auth as auth_api
 from helmet_cloud.http.api import export as export_api
 from helmet_cloud.http.api.deps import CtxDep, SessionDep
 from helmet_cloud.http.api.events import EventFilters
-from helmet_cloud.http.api.stations import StationStatus, station_status
 from helmet_cloud.http.web import charts, i18n, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
 from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
 from helmet_cloud.models import Alert, Loan, Station
+from helmet_cloud.services.stations import StationStatus, station_status
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
