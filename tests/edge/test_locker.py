@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def only_rejection(out: Outcome | None) -> EventDraft:
     assert event.kind == EventKind.PASS_REJECTED
     assert out.feedback == Feedback.REJECTED
     assert out.locks == {} and out.opened == [] and out.honour == []
+    assert out.refusal is not None and out.refusal == out.message  # the decision says it refused, and why
     return event
 
 
@@ -295,10 +297,36 @@ def test_sticker_with_no_empty_slot_opens_nothing_and_is_recorded() -> None:
     assert out is not None
     assert out.locks == {} and out.opened == []
     assert out.feedback == Feedback.REJECTED
+    assert out.refusal == "no free slot here"
     assert [(e.kind, e.reason, e.helmet_id) for e in out.events] == [
         (EventKind.PASS_REJECTED, "no_free_slot", "H-0099")
     ]
     assert states(locker) == [FULL, FULL]
+
+
+# -- the cloud's slot count (config.slot_count) --------------------------------------------
+
+
+def test_a_pass_opens_no_slot_past_the_cloud_slot_count() -> None:
+    """The cloud counts slots 1..slot_count only: a helmet past it is in none of its counts."""
+    locker = make_locker(FULL, FULL, FULL, FULL, rules=replace(RULES, slot_count=2))
+    out = locker.use_pass(make_pass(quantity=4), wall=NOW, mono=1.0, honoured=never)
+    assert out.opened == [1, 2] and out.refusal is None
+    assert out.message == "opened 2 slot(s); 2 fewer than asked"
+
+
+def test_a_sticker_returns_to_no_slot_past_the_cloud_slot_count() -> None:
+    locker = make_locker(FULL, FULL, FREE, rules=replace(RULES, slot_count=2))
+    out = locker.scan(sticker("H-0099"), wall=NOW, mono=0.0, honoured=never)
+    assert out is not None and out.opened == [] and out.refusal == "no free slot here"
+    assert states(locker) == [FULL, FULL, FREE]
+
+
+def test_a_technician_still_empties_a_slot_past_the_cloud_slot_count() -> None:
+    locker = make_locker(FULL, FULL, FULL, rules=replace(RULES, slot_count=2))
+    locker.use_pass(make_pass(role=Role.TECHNICIAN), wall=NOW, mono=0.0, honoured=never)
+    out = locker.scan(sticker("H-0003"), wall=NOW, mono=1.0, honoured=never)
+    assert out is not None and out.opened == [3]
 
 
 def test_sticker_of_a_helmet_already_in_a_slot_does_nothing() -> None:

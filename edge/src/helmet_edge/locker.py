@@ -45,6 +45,9 @@ class Rules:
     helmet_host: str | None = None
     maintenance_seconds: float = 300.0
     repeat_window: float = 4.0
+    # The cloud's registered slot count (config.slot_count): a slot numbered past it is in no count the
+    # cloud keeps, so no pass or sticker opens it (a technician still can: service unlock, removal).
+    slot_count: int | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +59,7 @@ class Outcome:
     feedback: Feedback | None = None
     message: str | None = None
     opened: list[int] = field(default_factory=list)
+    refusal: str | None = None  # why the request was refused (nothing opened); None when it was carried out
     data: dict[str, object] | None = None  # a command's result for cmd/ack
 
     def add(self, slot: int, step: Step) -> None:
@@ -82,6 +86,10 @@ class Locker:
 
     def in_maintenance(self, mono: float) -> bool:
         return mono < self._maintenance_until
+
+    def offered(self, slot: int) -> bool:
+        """A pass or a sticker may open this slot: the cloud counts it (see :attr:`Rules.slot_count`)."""
+        return self.rules.slot_count is None or slot <= self.rules.slot_count
 
     def scan_frame(
         self, codes: Sequence[bytes], *, wall: datetime, mono: float, honoured: Callable[[str], bool]
@@ -152,10 +160,10 @@ class Locker:
             pass_id=p.pass_id if p else None,
             resident_id=p.holder_id if p else None,
         )
-        return Outcome(events=[draft], feedback=Feedback.REJECTED, message=str(exc))
+        return Outcome(events=[draft], feedback=Feedback.REJECTED, message=str(exc), refusal=str(exc))
 
     def _borrow(self, p: Pass, mono: float) -> Outcome:
-        full = [n for n, m in self.machines.items() if m.state == SlotState.OCCUPIED]
+        full = [n for n, m in self.machines.items() if m.state == SlotState.OCCUPIED and self.offered(n)]
         if not full:
             return self._rejected(PassRejectedError(RejectReason.NO_HELMETS, "no helmet in this locker"), p)
         out = Outcome(honour=[self._honour(p)], feedback=Feedback.ACCEPTED)
@@ -183,7 +191,7 @@ class Locker:
                     return out
                 log.info("helmet %s is already in slot %d", helmet_id, m.record.slot)
                 return None
-        free = [n for n, m in self.machines.items() if m.state == SlotState.EMPTY]
+        free = [n for n, m in self.machines.items() if m.state == SlotState.EMPTY and self.offered(n)]
         if not free:
             return Outcome(
                 events=[
@@ -196,6 +204,7 @@ class Locker:
                 ],
                 feedback=Feedback.REJECTED,
                 message="no free slot here",
+                refusal="no free slot here",
             )
         purpose = Purpose.STOCK if self.in_maintenance(mono) else Purpose.RETURN
         who = self._technician if purpose == Purpose.STOCK else None
