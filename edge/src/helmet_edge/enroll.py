@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from helmet_edge.errors import EdgeError
 from helmet_edge.ports import Camera, Decoder
-from helmet_edge.store import Store
+from helmet_edge.store import DB_FILE, Store
 from helmet_protocol.enrolment import (
     MAX_BUNDLE_BYTES,
     EnrolmentBundle,
@@ -134,13 +134,13 @@ def install(data_dir: Path, bundle: EnrolmentBundle) -> Path:
         _write_private(folder / CA_NAME, ca_pem.encode())
     path = folder / BUNDLE_NAME
     _write_private(path, json.dumps(data, indent=2).encode())
-    store = Store(data_dir / "locker.db", bundle.locker_id)
+    store = Store.in_data_dir(data_dir, bundle.locker_id)
     try:
         before = store.last_seq()
         store.start_after(bundle.last_seq)
     finally:
         store.close()
-    _give_to_owner(data_dir, [folder, path, folder / CA_NAME, data_dir / "locker.db"])
+    _give_to_owner(data_dir, [folder, path, folder / CA_NAME, data_dir / DB_FILE])
     log.info(
         "enrolled as %s at %s; events continue after seq %d (store had %d)",
         bundle.locker_id,

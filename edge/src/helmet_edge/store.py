@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS honoured (pass_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (cmd_id TEXT PRIMARY KEY, ack BLOB NOT NULL, at TEXT NOT NULL);
 """
+DB_FILE = "locker.db"  # in the service's data_dir
 
 
 class Store:
@@ -43,6 +44,11 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path, locker_id: str) -> Store:
+        """The locker's store where the service, ``helmet-edge status`` and ``enroll`` all look for it."""
+        return cls(data_dir / DB_FILE, locker_id)
 
     def close(self) -> None:
         with self._lock:
