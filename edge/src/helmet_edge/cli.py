@@ -17,6 +17,7 @@ from helmet_protocol.logs import LogFormat, setup_logging
 if TYPE_CHECKING:
     from helmet_edge.config import EdgeSettings
     from helmet_edge.profile import PinProfile
+    from helmet_edge.slots_gpiozero import GpioSlotBank
     from helmet_protocol.enrolment import EnrolmentBundle
 
 app = typer.Typer(help="helmet-station locker service", no_args_is_help=True)
@@ -30,13 +31,17 @@ def run(
 ) -> None:
     """Run the locker on real hardware: camera, GPIO, MQTT."""
     setup_logging(verbose=verbose, fmt=log_format)
+    # The composition root: every adapter is built here and handed to the loop, which knows only the ports.
     from helmet_edge import decoder_pyzbar
     from helmet_edge.camera_opencv import OpenCvCamera
+    from helmet_edge.clock_system import SystemClock
     from helmet_edge.config import load_settings
     from helmet_edge.decoder_process import SupervisedDecoder
+    from helmet_edge.link_mqtt import MqttLink
+    from helmet_edge.loop import LockerLoop
     from helmet_edge.profile import load_profile
-    from helmet_edge.service import LockerService
-    from helmet_edge.slots_gpiozero import GpioSlotBank, pin_factory
+    from helmet_edge.store import Store
+    from helmet_edge.watchdog import Notifier
 
     if not config.is_file():  # never first-boot enrolment on a mistyped path: say what is wrong
         typer.echo(f"error: config file {config} does not exist (hardware/config.example.toml is a start)", err=True)
@@ -49,13 +54,18 @@ def run(
             raise typer.Exit(0) from None  # enrolled: systemd starts the service again, now as the locker
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
-        slots = GpioSlotBank(profile, pin_factory=pin_factory(settings.pin_factory))
-    except ConfigError as exc:  # no GPIO here, or an expander profile on a pin factory that cannot drive it
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    slots = _slot_bank(settings, profile)
     decoder_pyzbar.warn_if_unavailable()
-    service = LockerService(settings, slots=slots, camera=OpenCvCamera(settings.camera), decoder=SupervisedDecoder())
+    service = LockerLoop(
+        settings,
+        slots=slots,
+        camera=OpenCvCamera(settings.camera),
+        decoder=SupervisedDecoder(),
+        store=Store.in_data_dir(settings.data_dir, settings.locker_id),
+        link_factory=MqttLink,
+        clock=SystemClock(),
+        notifier=Notifier(),
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -199,6 +209,17 @@ def scan(
         raise typer.Exit(1)
 
 
+def _slot_bank(settings: EdgeSettings, profile: PinProfile) -> GpioSlotBank:
+    """The slots on the pin factory the config names (``pin_factory``), or exit 2 saying why not."""
+    from helmet_edge.slots_gpiozero import GpioSlotBank, pin_factory
+
+    try:
+        return GpioSlotBank(profile, pin_factory=pin_factory(settings.pin_factory))
+    except ConfigError as exc:  # no GPIO here, or an expander profile on a pin factory that cannot drive it
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _load(config: Path) -> tuple[EdgeSettings, PinProfile]:
     from helmet_edge.config import load_settings
     from helmet_edge.profile import load_profile
@@ -216,18 +237,13 @@ def selftest(config: Annotated[Path, typer.Option("--config", "-c", help="TOML c
     """Pulse each lock and read each sensor (stop the service first); records a locker.selftest event."""
     from helmet_edge.selftest import as_table, run_selftest, summary
     from helmet_edge.slot_machine import EventDraft
-    from helmet_edge.slots_gpiozero import GpioSlotBank, pin_factory
     from helmet_edge.store import Store
     from helmet_protocol.events import EventKind
     from helmet_protocol.messages import utcnow
 
     settings, profile = _load(config)
-    try:
-        bank = GpioSlotBank(profile, pin_factory=pin_factory(settings.pin_factory))
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    store = Store(settings.data_dir / "locker.db", settings.locker_id)
+    bank = _slot_bank(settings, profile)
+    store = Store.in_data_dir(settings.data_dir, settings.locker_id)
     try:
         states = {r.slot: r.state for r in store.load_slots(bank.slot_count)}
         checks = run_selftest(bank, states)
@@ -251,7 +267,7 @@ def status(config: Annotated[Path, typer.Option("--config", "-c", help="TOML con
     from helmet_edge.store import Store
 
     settings, profile = _load(config)
-    store = Store(settings.data_dir / "locker.db", settings.locker_id)
+    store = Store.in_data_dir(settings.data_dir, settings.locker_id)
     try:
         slots = store.load_slots(len(profile.slots))
         cloud = store.get_json("config") or {}

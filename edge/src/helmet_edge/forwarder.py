@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from helmet_edge.store import Store
+from helmet_edge.ports import Store
 
 
 class Forwarder:

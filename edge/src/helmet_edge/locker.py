@@ -60,7 +60,6 @@ class Outcome:
     message: str | None = None
     opened: list[int] = field(default_factory=list)
     refusal: str | None = None  # why the request was refused (nothing opened); None when it was carried out
-    data: dict[str, object] | None = None  # a command's result for cmd/ack
 
     def add(self, slot: int, step: Step) -> None:
         if step.record is not None:

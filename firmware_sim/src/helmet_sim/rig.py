@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from helmet_edge.clock_system import SystemClock
 from helmet_edge.config import CameraSettings, EdgeSettings, MqttSettings, PassSettings, TimingSettings
 from helmet_edge.decoder_cascade import CascadeDecoder
+from helmet_edge.link_mqtt import MqttLink
+from helmet_edge.loop import LockerLoop
 from helmet_edge.ports import Clock
 from helmet_edge.profile import load_profile
-from helmet_edge.service import LockerService
 from helmet_edge.slots_gpiozero import GpioSlotBank
+from helmet_edge.store import Store
 from helmet_protocol.stickers import helmet_url
 from helmet_sim.camera import VirtualCamera
 from helmet_sim.physical import PhysicalError, PhysicalLocker, PhysicalSlot
@@ -57,12 +61,23 @@ class SimLocker:
             timing=timing or TimingSettings(),
             passes=PassSettings(helmet_url_host=helmet_host, **({"skew_s": skew_s} if skew_s is not None else {})),
         )
-        self.service = LockerService(
-            self.settings, slots=bank, camera=self.camera, decoder=CascadeDecoder(), clock=clock
+        self.link: MqttLink | None = None  # the paho link, kept here to cut it without a goodbye (cut_power)
+        self.service = LockerLoop(
+            self.settings,
+            slots=bank,
+            camera=self.camera,
+            decoder=CascadeDecoder(),
+            store=Store.in_data_dir(data_dir, locker_id),
+            link_factory=self._make_link,
+            clock=clock or SystemClock(),
         )
         self.profile = pin_profile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
+
+    def _make_link(self, *args: Any, **kwargs: Any) -> MqttLink:
+        self.link = MqttLink(*args, **kwargs)
+        return self.link
 
     def start(self) -> None:
         self.service.start()
@@ -81,7 +96,9 @@ class SimLocker:
         """
         self._stop.set()
         self._thread.join(timeout=5)
-        client = self.service.link.client
+        if self.link is None:
+            raise RuntimeError("the locker has no MQTT link to cut")
+        client = self.link.client
         client.loop_stop()  # paho's network thread ends without sending DISCONNECT
         sock = client.socket()
         if sock is not None:

@@ -85,3 +85,6 @@ class SkewedClock:
 
     def mono(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # only the wall clock is off; time still passes at the real rate
