@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from helmet_sim.broker import Broker
 
 BIN = Path(sys.executable).parent / "helmet-edge"
@@ -124,3 +126,47 @@ def test_a_locker_without_a_camera_says_so_once_and_keeps_running(tmp_path: Path
     assert "camera /dev/no-such-video cannot be opened (is it connected, and is camera.device right?)" in opened[0]
     assert "[ WARN" not in err and "Traceback" not in err  # OpenCV's own warnings are silenced
     assert "connected to 127.0.0.1" in err  # the locker runs on without its camera
+
+
+@pytest.mark.filterwarnings("ignore:'click.utils.:DeprecationWarning")  # typer's import, on the Click here
+def test_the_cli_drives_the_slots_through_the_pin_factory_the_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The composition root passes ``pin_factory=`` to every device; gpiozero's global default stays unset."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from helmet_edge.cli import _slot_bank
+    from helmet_edge.config import EdgeSettings
+    from helmet_edge.profile import load_profile
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(Device, "pin_factory", None)
+    settings = EdgeSettings(locker_id="LK-0001", data_dir=tmp_path, pin_factory="mock")
+    bank = _slot_bank(settings, load_profile("pi-gpio-6"))
+    try:
+        assert isinstance(bank.pin_factory, MockFactory)
+        devices = [*bank._locks.values(), *bank._doors.values(), *bank._present.values(), bank._led, bank._buzzer]
+        assert all(d is not None and d.pin_factory is bank.pin_factory for d in devices)
+        assert Device.pin_factory is None
+    finally:
+        bank.close()
+        bank.pin_factory.reset()
+
+
+def test_a_slot_bank_needs_its_pin_factory() -> None:
+    from helmet_edge.profile import load_profile
+    from helmet_edge.slots_gpiozero import GpioSlotBank
+
+    with pytest.raises(TypeError, match="pin_factory"):
+        GpioSlotBank(load_profile("pi-gpio-6"))  # type: ignore[call-arg]
+
+
+def test_selftest_runs_on_the_pin_factory_in_the_config_file(tmp_path: Path) -> None:
+    """A dry run: no GPIOZERO_PIN_FACTORY, no GPIO on this machine; only the config's pin_factory makes it work."""
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text() + 'pin_factory = "mock"\n')
+    result = subprocess.run([BIN, "selftest", "--config", str(cfg)], env=without_pin_factory(), capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1, result.stderr  # it ran: every door reads open on unwired mock pins
+    assert sum("door reads open" in line for line in result.stdout.splitlines()[1:7]) == 6

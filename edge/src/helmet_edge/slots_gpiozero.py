@@ -14,7 +14,6 @@ import os
 import warnings
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any
 
 from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice, Factory
 from gpiozero.exc import PinFactoryFallback
@@ -79,14 +78,14 @@ def _fallback_text(w: warnings.WarningMessage) -> str:
 class GpioSlotBank:
     """Locks as outputs (never energised at start), sensors as pulled-up inputs."""
 
-    def __init__(self, profile: PinProfile, *, pin_factory: Any = None) -> None:
+    def __init__(self, profile: PinProfile, *, pin_factory: Factory) -> None:
         if profile.kind == "mcp23017" and not getattr(pin_factory, "expander_pins", False):
             raise ConfigError(
                 f"pin profile {profile.name} puts slots on MCP23017 expanders "
                 f"({', '.join(hex(a) for a in profile.expanders)}); this pin factory cannot drive them"
             )
         self.slot_count = len(profile.slots)
-        f = pin_factory
+        self.pin_factory = f = pin_factory  # never gpiozero's global default: the composition root chooses
         self._locks: dict[int, DigitalOutputDevice] = {}
         self._doors: dict[int, DigitalInputDevice] = {}
         self._present: dict[int, DigitalInputDevice] = {}
