@@ -8,27 +8,31 @@ resident wants to act next. Between visits nothing runs for them.
 Some misbehave on purpose (:class:`Behaviour`): forgers show a pass signed
 with their own key, replayers show a used pass again, keepers keep helmets for
 days, door-leavers walk away from an open door.
+
+A resident sees the town only through :class:`Surroundings` (what a person
+needs from it: stations, their kiosks, distances, the cloud); ``town.py``
+builds the town and the residents, never the other way round.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from helmet_protocol.passes import issue_pass
 from helmet_sim import kiosk
-from helmet_sim.cloud_client import CloudClient, CloudError
+from helmet_sim.cloud_client import CloudClient, CloudError, SmsInbox
 from helmet_sim.demand import next_trip
-from helmet_sim.physical import PhysicalError
-
-if TYPE_CHECKING:
-    from helmet_sim.town import Town
+from helmet_sim.physical import PhysicalError, PhysicalSlot
+from helmet_sim.rig import SimLocker
 
 
 class Behaviour(StrEnum):
@@ -96,6 +100,52 @@ class Tally:
                 self.problems.append(text)
 
 
+class Surroundings(Protocol):
+    """What a resident needs from the town (``town.Town`` is one): stations by index, each with its
+    locker and the lock that lets one person at a time stand at its kiosk."""
+
+    @property
+    def tally(self) -> Tally: ...
+
+    @property
+    def cloud_url(self) -> str: ...
+
+    @property
+    def http(self) -> httpx.Client: ...
+
+    @property
+    def inbox(self) -> SmsInbox: ...
+
+    @property
+    def trips_per_day(self) -> float: ...
+
+    @property
+    def pass_kid(self) -> str: ...
+
+    @property
+    def station_ids(self) -> Sequence[str]: ...
+
+    @property
+    def rigs(self) -> Sequence[SimLocker]: ...
+
+    @property
+    def kiosks(self) -> Sequence[threading.Lock]: ...
+
+    def nearest(self, station: int, *, exclude: list[int]) -> int | None: ...
+
+    def walk(self, a: int, b: int) -> timedelta: ...
+
+    def ride(self, a: int, b: int, rng: random.Random) -> timedelta: ...
+
+    def destination(self, origin: int, rng: random.Random) -> int: ...
+
+    def sleep_real(self, seconds: float) -> None: ...
+
+    def door_left_open(self, station: int, slots: list[PhysicalSlot]) -> None: ...
+
+    def until_doors_shut(self) -> timedelta: ...
+
+
 class Resident:
     def __init__(self, n: int, home: int, behaviour: Behaviour, rng: random.Random, start: datetime) -> None:
         self.n = n
@@ -113,7 +163,7 @@ class Resident:
     def resident_id(self) -> str | None:
         return self.client.subject if self.client else None
 
-    def act(self, town: Town, now: datetime) -> datetime:
+    def act(self, town: Surroundings, now: datetime) -> datetime:
         """Do what is due at simulated time ``now``; answer when to act next."""
         try:
             if self.holding:
@@ -126,13 +176,13 @@ class Resident:
 
     # -- borrowing ---------------------------------------------------------------
 
-    def _signed_in(self, town: Town) -> CloudClient:
+    def _signed_in(self, town: Surroundings) -> CloudClient:
         if self.client is None:
             client = CloudClient(town.cloud_url, http=town.http)
             self.client = client.sign_in_resident(self.phone, town.inbox)
         return self.client
 
-    def _trip(self, town: Town, now: datetime) -> datetime:
+    def _trip(self, town: Surroundings, now: datetime) -> datetime:
         if not self.tried:
             town.tally.add(trips=1)
         station = self.home if not self.tried else town.nearest(self.home, exclude=self.tried)
@@ -184,7 +234,7 @@ class Resident:
             ride = max(ride, town.until_doors_shut())
         return now + ride
 
-    def _forge(self, town: Town, station: int) -> None:
+    def _forge(self, town: Surroundings, station: int) -> None:
         forged = issue_pass(
             signing_key=Ed25519PrivateKey.generate(),
             kid=town.pass_kid,
@@ -197,7 +247,7 @@ class Resident:
             visit = kiosk.try_code(town.rigs[station], forged)
         self._expect_refusal(town, station, visit, "forged pass", forged_shown=1)
 
-    def _expect_refusal(self, town: Town, station: int, visit: kiosk.Visit, what: str, **count: int) -> None:
+    def _expect_refusal(self, town: Surroundings, station: int, visit: kiosk.Visit, what: str, **count: int) -> None:
         where = town.station_ids[station]
         if not visit.read:
             # Not a disagreement between cloud and world (nothing was recorded), but a locker too starved
@@ -214,7 +264,7 @@ class Resident:
 
     # -- returning ---------------------------------------------------------------
 
-    def _return(self, town: Town, now: datetime) -> datetime:
+    def _return(self, town: Surroundings, now: datetime) -> datetime:
         station = self.destination if self.destination is not None else self.home
         if station in self.tried or len(self.tried) >= 4:
             station = town.nearest(station, exclude=self.tried) or self.rng.randrange(len(town.rigs))
