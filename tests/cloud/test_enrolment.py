@@ -18,6 +18,7 @@ from support.waiting import eventually
 from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.adapters.dynsec import DynsecAdmin
 from helmet_cloud.app import create_app
+from helmet_cloud.context import Limits
 from helmet_cloud.models import AuditEntry, EnrolmentCode, Locker
 from helmet_cloud.settings import CloudSettings
 from helmet_edge import enroll
@@ -122,7 +123,8 @@ def test_exchanges_are_limited_per_client_address(tmp_path: Path, database_url: 
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
         assert "too many enrolment attempts" in limited.json()["detail"]
         # The right code, sent too often, was not spent: it still works once the client is let in again.
-        api.app.state.enrolment_limiter = None  # type: ignore[attr-defined]
+        ctx = api.app.state.ctx  # type: ignore[attr-defined]
+        ctx.limits = Limits.from_settings(ctx.settings)
         assert api.post("/api/enrolment", json={"code": code}).status_code == 200
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from support.cloud_events import T0, Recorder, event, register_town
 from support.cloud_users import resident_headers, user_headers
 
-from helmet_cloud.http.api import export
+from helmet_cloud.http import csv_export as export
 from helmet_cloud.ingest.worker import Ingestor
 from helmet_cloud.settings import CloudSettings
 

@@ -25,7 +25,7 @@ from support.waiting import eventually
 
 from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.app import create_app
-from helmet_cloud.http.api.export import _csv_response
+from helmet_cloud.http.csv_export import csv_response
 from helmet_cloud.http.web.render import content_policy
 from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
@@ -194,7 +194,7 @@ def test_an_export_reads_its_first_page_before_the_response_starts(tmp_path: Pat
             return list(session.exec(select(RawEvent).limit(10)).all())
 
         with pytest.raises(OperationalError, match="no such table"):
-            _csv_response(engine, ("event_id",), page, "events")
+            csv_response(engine, ("event_id",), page, "events")
     finally:
         engine.dispose()
 

@@ -19,7 +19,7 @@ from helmet_cloud.adapters.metrics import Metrics, RequestMetricsMiddleware
 from helmet_cloud.adapters.mqtt import CloudMqtt
 from helmet_cloud.adapters.passkeys import load_or_create
 from helmet_cloud.adapters.sms import make_sender
-from helmet_cloud.context import AppContext
+from helmet_cloud.context import AppContext, Limits
 from helmet_cloud.http.api import alerts as alerts_api
 from helmet_cloud.http.api import audit as audit_api
 from helmet_cloud.http.api import (
@@ -38,6 +38,7 @@ from helmet_cloud.http.api import (
 )
 from helmet_cloud.http.api import metrics as metrics_api
 from helmet_cloud.http.api.openapi import document_sentence_errors
+from helmet_cloud.http.errors import install as install_error_answers
 from helmet_cloud.http.guard import RefuseNul
 from helmet_cloud.http.web import install as install_pages
 from helmet_cloud.ingest.worker import IngestWorker
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: CloudSettings | None = None) -> FastAPI:
     settings = settings or CloudSettings()
     metrics = Metrics()
+    feed_cache = FeedCache()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,8 +70,17 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                 publish_all_configs(ctx_holder[0])
 
         publisher = CloudMqtt(settings, f"api-{uuid.uuid4().hex[:8]}", on_connect=on_connect)
+        alerter, webhooks = build_alerting(settings, engine)
         ctx = AppContext(
-            settings=settings, engine=engine, keys=keys, mqtt=publisher, sms=make_sender(settings.sms_backend)
+            settings=settings,
+            engine=engine,
+            keys=keys,
+            mqtt=publisher,
+            sms=make_sender(settings.sms_backend),
+            limits=Limits.from_settings(settings),
+            metrics=metrics,
+            feed_cache=feed_cache,
+            alerter=alerter,
         )
         ctx_holder.append(ctx)
         app.state.ctx = ctx
@@ -83,8 +94,6 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             ctx.broker_admin.ensure_roles()
         publisher.start()
         metrics.watch(engine)
-        alerter, webhooks = build_alerting(settings, engine)
-        app.state.alerter = alerter
         if webhooks is not None:
             webhooks.start()
         worker = (
@@ -92,7 +101,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             if settings.ingest_in_process
             else None
         )
-        app.state.ingest_worker = worker
+        ctx.ingest_worker = worker
         if worker is not None:
             worker.start()
         sweeper = AlertSweeper(alerter, settings.alert_sweep_seconds)
@@ -113,15 +122,15 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
 
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: the pages serve a vendored /docs instead.
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.metrics, app.state.feed_cache, app.state.api_docs = metrics, FeedCache(), settings.api_docs
     app.add_middleware(RefuseNul)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)
     app.include_router(alerts_api.router)
     app.include_router(helmets.router)
+    install_error_answers(app)
     document_sentence_errors(app)
-    install_pages(app)  # the HTML pages (docs/web.md), outside the OpenAPI schema
+    install_pages(app, api_docs=settings.api_docs)  # the HTML pages (docs/web.md), outside the OpenAPI schema
     app.include_router(audit_api.router)
     app.include_router(residents.router)
 
@@ -149,7 +158,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         """The process is alive (always 200), and how its broker connections are: up, or since when and why not."""
         ctx: AppContext = request.app.state.ctx
         report: dict[str, object] = {"status": "ok", "mqtt": ctx.mqtt.reach.report(ctx.mqtt.connected.is_set())}
-        worker: IngestWorker | None = request.app.state.ingest_worker
+        worker = ctx.ingest_worker
         if worker is not None:
             report["ingest_mqtt"] = worker.mqtt.reach.report(worker.mqtt.connected.is_set())
         return report

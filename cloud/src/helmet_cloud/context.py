@@ -1,16 +1,38 @@
-"""Everything the API needs, built once in the lifespan from settings."""
+"""Everything request code needs, built once in the lifespan from settings: typed, never read off ``app.state``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from helmet_cloud.adapters.dynsec import DynsecAdmin
+from helmet_cloud.adapters.metrics import Metrics
 from helmet_cloud.adapters.mqtt import CloudMqtt
 from helmet_cloud.adapters.passkeys import PassKeys
 from helmet_cloud.adapters.sms import SmsSender
+from helmet_cloud.ingest.worker import IngestWorker
+from helmet_cloud.services.alerter import Alerter
+from helmet_cloud.services.feedcache import FeedCache
+from helmet_cloud.services.ratelimit import RateLimiter
 from helmet_cloud.settings import CloudSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The request limits, each counted in this process's memory."""
+
+    passes_per_caller: RateLimiter
+    passes_per_address: RateLimiter
+    enrolment_per_address: RateLimiter
+
+    @classmethod
+    def from_settings(cls, s: CloudSettings) -> Limits:
+        return cls(
+            passes_per_caller=RateLimiter(s.pass_requests_per_minute, 60),
+            passes_per_address=RateLimiter(s.pass_requests_per_minute_per_ip, 60),
+            enrolment_per_address=RateLimiter(s.enrolment_attempts_per_10_minutes, 600),
+        )
 
 
 @dataclass(slots=True)
@@ -20,5 +42,12 @@ class AppContext:
     keys: PassKeys
     mqtt: CloudMqtt
     sms: SmsSender
+    limits: Limits
+    metrics: Metrics
+    feed_cache: FeedCache = field(default_factory=FeedCache)
     # Manages lockers' broker users when the broker runs the dynamic-security plugin (docs/mqtt.md).
     broker_admin: DynsecAdmin | None = None
+    # Runs alert checks after actions that change what alerts watch (retiring a helmet, resolving by hand).
+    alerter: Alerter | None = None
+    # The ingest worker ``serve`` runs in its own process, if it does (settings.ingest_in_process).
+    ingest_worker: IngestWorker | None = None

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from helmet_protocol.messages import MAX_SLOTS
+
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
     """A UTC timestamp that reads back aware on every database.
@@ -57,7 +59,7 @@ class Station(StationBase, table=True):
 
 class LockerBase(SQLModel):
     station_id: str = Field(foreign_key="station.id", index=True)
-    slot_count: int = Field(ge=1, le=64)
+    slot_count: int = Field(ge=1, le=MAX_SLOTS)
     pin_profile: str = Field(default="pi-gpio-6", max_length=64)
 
 

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
+from helmet_cloud.errors import UnavailableError
+
 
 def _make_sqlite_dir(url: str) -> None:
     """SQLite creates the file but not its folder (``var/`` on a fresh checkout)."""
@@ -23,7 +25,7 @@ def _make_sqlite_dir(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-class DatabaseUnavailableError(Exception):
+class DatabaseUnavailableError(UnavailableError):
     """The database URL cannot be used: one line naming the URL (password hidden), the setting and the cause."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from helmet_cloud.errors import UpstreamError
 from helmet_protocol.topics import INGEST_SHARE_GROUP, ROOT, Channel, check_locker_id, topic
 
 CONTROL = "$CONTROL/dynamic-security/v1"
@@ -46,7 +47,7 @@ _CLOUD_ACLS = [
 ]
 
 
-class BrokerAdminError(RuntimeError):
+class BrokerAdminError(UpstreamError):
     """The broker refused or did not answer a dynamic-security command."""
 
 

@@ -34,7 +34,12 @@ from helmet_protocol.events import EventKind
 HELMET_KINDS = frozenset(
     {EventKind.HELMET_BORROWED, EventKind.HELMET_RETURNED, EventKind.HELMET_STOCKED, EventKind.HELMET_REMOVED}
 )
-SLOT_KINDS = HELMET_KINDS | {EventKind.SLOT_DISABLED, EventKind.SLOT_ENABLED, EventKind.SLOT_FAULT, EventKind.SLOT_CLEARED}
+SLOT_KINDS = HELMET_KINDS | {
+    EventKind.SLOT_DISABLED,
+    EventKind.SLOT_ENABLED,
+    EventKind.SLOT_FAULT,
+    EventKind.SLOT_CLEARED,
+}
 BACK = (EventKind.HELMET_RETURNED, EventKind.HELMET_STOCKED)
 
 HELMET_FIELDS = (

@@ -8,17 +8,17 @@ a helmet is in it), or that has no stored seq yet is folded again from all its e
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from helmet_cloud.ingest.derived import Fact, chunks, read_facts, save
 from helmet_cloud.ingest.inventory import BACK, SLOT_KINDS
-from helmet_cloud.models import Locker, RawEvent, Slot
+from helmet_cloud.models import RawEvent, Slot
 from helmet_protocol.events import EventKind, SlotState
 
 SlotKey = tuple[str, int]

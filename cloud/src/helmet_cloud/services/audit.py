@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Actor(Protocol):
-    """A signed-in caller (``helmet_cloud.http.api.deps.Caller``)."""
+    """A signed-in caller (``helmet_cloud.http.deps.Caller``)."""
 
     @property
     def subject(self) -> str: ...

@@ -1,21 +1,57 @@
-"""Sending commands to lockers; their results arrive on cmd/ack through ingest."""
+"""Commands to lockers: technicians' remote actions and residents' "open now"; results arrive on cmd/ack."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
+from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
-from helmet_cloud.models import LockerCommand
-from helmet_cloud.timeutil import utcnow
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import ConflictError, GoneError, InvalidError, NotFoundError, UnavailableError
+from helmet_cloud.models import IssuedPass, Locker, LockerCommand
+from helmet_cloud.services import audit
+from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
-from helmet_protocol.messages import CmdOp, Command
+from helmet_protocol.messages import COMMAND_ARGS, CmdOp, Command
 from helmet_protocol.topics import Channel
 
+# What a technician may send by hand: every op but the ones the cloud sends itself.
+TECHNICIAN_OPS: tuple[CmdOp, ...] = tuple(op for op in COMMAND_ARGS if op not in ("borrow", "resend"))
 
-class CommandNotSentError(RuntimeError):
+
+class CommandNotSentError(UnavailableError):
     """The broker connection is down; nothing was sent."""
+
+
+class CommandPublic(BaseModel):
+    id: str
+    locker_id: str
+    op: str
+    slot: int | None
+    status: str
+    error: str | None
+    result: dict[str, Any] | None
+    requested_at: datetime
+    answered_at: datetime | None
+
+    @classmethod
+    def of(cls, row: LockerCommand) -> CommandPublic:
+        return cls(
+            id=row.id,
+            locker_id=row.locker_id,
+            op=row.op,
+            slot=row.slot,
+            status=row.status,
+            error=row.error,
+            result=json.loads(row.result) if row.result else None,
+            requested_at=row.requested_at,
+            answered_at=row.answered_at,
+        )
 
 
 def send_command(
@@ -43,3 +79,46 @@ def send_command(
         session.commit()
         raise CommandNotSentError(row.error)
     return row
+
+
+def online_locker(session: Session, locker_id: str) -> Locker:
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise NotFoundError(f"no locker {locker_id}")
+    if not locker.online:
+        raise ConflictError(f"locker {locker_id} is offline")
+    return locker
+
+
+def command_locker(
+    session: Session, ctx: AppContext, *, caller: Caller, locker_id: str, op: CmdOp, slot: int | None
+) -> CommandPublic:
+    """A technician's remote action on an online locker, audited."""
+    if op not in TECHNICIAN_OPS:
+        raise InvalidError(f"{op} is not sent by hand; one of {', '.join(TECHNICIAN_OPS)}")
+    locker = online_locker(session, locker_id)
+    if "slot" in COMMAND_ARGS[op] and (slot is None or slot > locker.slot_count):
+        raise InvalidError(f"{op} needs a slot in 1..{locker.slot_count}")
+    audit.record(
+        session,
+        actor=caller,
+        action=f"command.{op}",
+        subject_type="locker" if slot is None else "slot",
+        subject_id=locker_id if slot is None else f"{locker_id}/{slot}",
+    )
+    row = send_command(ctx, session, locker_id=locker_id, op=op, slot=slot, requested_by=caller.subject)
+    return CommandPublic.of(row)
+
+
+def open_pass_now(session: Session, ctx: AppContext, *, caller: Caller, pass_id: str, locker_id: str) -> CommandPublic:
+    """ "Open now": send the resident's own pass to an online locker as a ``borrow`` command."""
+    issued = session.get(IssuedPass, pass_id)
+    if issued is None or issued.holder_id != caller.subject or issued.text is None:
+        raise NotFoundError(f"no pass {pass_id}")
+    if aware(issued.expires_at) <= utcnow():
+        raise GoneError("the pass has expired: ask for a new one")
+    online_locker(session, locker_id)
+    row = send_command(
+        ctx, session, locker_id=locker_id, op="borrow", pass_text=issued.text, requested_by=caller.subject
+    )
+    return CommandPublic.of(row)

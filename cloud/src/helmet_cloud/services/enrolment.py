@@ -20,22 +20,37 @@ from sqlmodel import Session, col, func, select
 
 from helmet_cloud.adapters.dynsec import BrokerAdminError
 from helmet_cloud.context import AppContext
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import CloudError, GoneError, InvalidError, NotFoundError
 from helmet_cloud.models import EnrolmentCode, Locker, RawEvent
+from helmet_cloud.services import audit
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
-from helmet_protocol.enrolment import BrokerAccess, EnrolmentBundle, new_code, normalise_code
+from helmet_protocol.enrolment import BrokerAccess, EnrolmentBundle, new_code, normalise_code, qr_text
 from helmet_protocol.messages import Ack
 from helmet_protocol.topics import Channel
 
 log = logging.getLogger(__name__)
 
 
-class EnrolmentRefusedError(ValueError):
-    """A code that cannot be exchanged; ``status`` is the HTTP status that says why."""
+class EnrolmentRefusedError(CloudError):
+    """A code that cannot be exchanged; the subclass says why."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class EnrolmentCodeInvalidError(EnrolmentRefusedError, InvalidError):
+    """Not a code at all."""
+
+
+class EnrolmentCodeUnknownError(EnrolmentRefusedError, NotFoundError):
+    """No such code was ever issued."""
+
+
+class EnrolmentCodeSpentError(EnrolmentRefusedError, GoneError):
+    """Used, replaced or expired."""
+
+
+class EnrolmentMisconfiguredError(EnrolmentRefusedError):
+    """This cloud cannot enrol anyone until an operator fixes its settings."""
 
 
 def code_hash(code: str) -> str:
@@ -96,7 +111,7 @@ def claim(session: Session, code: str) -> EnrolmentCode:
     try:
         digest = code_hash(code)
     except ValueError as exc:
-        raise EnrolmentRefusedError(422, str(exc)) from None
+        raise EnrolmentCodeInvalidError(str(exc)) from None
     now = utcnow()
     won = session.connection().execute(
         sa.update(EnrolmentCode)
@@ -110,20 +125,19 @@ def claim(session: Session, code: str) -> EnrolmentCode:
     )
     row = session.get(EnrolmentCode, digest)
     if row is None:
-        raise EnrolmentRefusedError(404, "unknown enrolment code: check it, or ask for a new one")
+        raise EnrolmentCodeUnknownError("unknown enrolment code: check it, or ask for a new one")
     if won.rowcount != 1:
         session.refresh(row)
         if row.used_at is not None:
-            raise EnrolmentRefusedError(
-                410,
+            raise EnrolmentCodeSpentError(
                 f"this enrolment code was used at {aware(row.used_at):%Y-%m-%d %H:%M} UTC: ask for a new one",
             )
         if row.revoked_at is not None:
-            raise EnrolmentRefusedError(
-                410, "this enrolment code was replaced by a newer one or its locker was decommissioned"
+            raise EnrolmentCodeSpentError(
+                "this enrolment code was replaced by a newer one or its locker was decommissioned"
             )
-        raise EnrolmentRefusedError(
-            410, f"this enrolment code expired at {aware(row.expires_at):%Y-%m-%d %H:%M} UTC: ask for a new one"
+        raise EnrolmentCodeSpentError(
+            f"this enrolment code expired at {aware(row.expires_at):%Y-%m-%d %H:%M} UTC: ask for a new one"
         )
     return row
 
@@ -162,7 +176,7 @@ def broker_ca(ctx: AppContext) -> str | None:
     try:
         return path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise EnrolmentRefusedError(500, f"locker_mqtt_ca_file {path} cannot be read: {exc}") from None
+        raise EnrolmentMisconfiguredError(f"locker_mqtt_ca_file {path} cannot be read: {exc}") from None
 
 
 def build_bundle(
@@ -202,3 +216,34 @@ def build_bundle(
 def publish_ack(ctx: AppContext, locker_id: str, seq: int) -> None:
     """The retained ack agrees with the re-based seq, so the new Pi starts from the same point."""
     ctx.mqtt.publish(topics.topic(locker_id, Channel.ACK), Ack(locker_id=locker_id, seq=seq).to_json(), retain=True)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentCodeIssued:
+    locker_id: str
+    code: str
+    expires_at: datetime
+    qr_text: str  # what the Pi's camera reads: the cloud's address and the code
+
+
+def create_code(
+    session: Session, ctx: AppContext, *, caller: Caller, locker_id: str, minutes: int | None
+) -> EnrolmentCodeIssued:
+    """A one-time code for the Pi, audited; any earlier open code for this locker stops working."""
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise NotFoundError(f"no locker {locker_id}")
+    issued = issue_code(
+        session, locker=locker, actor=caller.subject, minutes=minutes or ctx.settings.enrolment_code_minutes
+    )
+    audit.record(
+        session,
+        actor=caller,
+        action="locker.enrolment_code",
+        subject_type="locker",
+        subject_id=locker_id,
+        detail={"expires_at": issued.expires_at.isoformat()},
+    )
+    session.commit()
+    text = qr_text(f"https://{ctx.settings.public_host}", issued.code)
+    return EnrolmentCodeIssued(locker_id=locker_id, code=issued.code, expires_at=issued.expires_at, qr_text=text)

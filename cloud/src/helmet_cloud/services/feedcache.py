@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-
 _lock = threading.Lock()
 _generation = 0
 
@@ -55,13 +53,6 @@ class FeedCache:
         if entry is not None and entry.generation == gen and now < entry.expires:
             return entry.body
         return None
-
-    async def aget(self, key: str, ttl: float, build: Callable[[], bytes]) -> bytes:
-        """:meth:`get` for async routes: a hit answers on the event loop, a miss builds in a worker thread."""
-        body = self.peek(key)
-        if body is None:
-            body = await run_in_threadpool(self.get, key, ttl, build)
-        return body
 
     def get(self, key: str, ttl: float, build: Callable[[], bytes]) -> bytes:
         """The cached bytes for ``key``, or ``build()``'s, stored for at most ``ttl`` seconds."""

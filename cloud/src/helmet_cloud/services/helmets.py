@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Helmet
 from helmet_cloud.services.alerts import Changes, Subject, prefetch, settle
@@ -26,20 +27,12 @@ MAX_BATCH = 1000
 PREFIX_RE = re.compile(r"^H-[0-9A-Z]{0,11}$")
 
 
-class RegistryError(ValueError):
-    """A registry request that cannot be carried out; ``status`` is the HTTP status that says why."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def numbered_ids(session: Session, *, prefix: str, count: int, digits: int, start: int | None) -> list[str]:
     """``count`` ids ``{prefix}{n:0{digits}}``, from ``start`` or after the highest such id already known."""
     if not PREFIX_RE.fullmatch(prefix):
-        raise RegistryError(422, f"prefix {prefix!r} must look like 'H-' or 'H-A' (capitals and digits)")
+        raise InvalidError(f"prefix {prefix!r} must look like 'H-' or 'H-A' (capitals and digits)")
     if not 1 <= count <= MAX_BATCH:
-        raise RegistryError(422, f"count must be 1..{MAX_BATCH}")
+        raise InvalidError(f"count must be 1..{MAX_BATCH}")
     if start is None:
         pattern = re.compile(rf"^{re.escape(prefix)}(\d{{{digits}}})$")
         known = session.exec(select(Helmet.id).where(col(Helmet.id).startswith(prefix))).all()
@@ -47,7 +40,7 @@ def numbered_ids(session: Session, *, prefix: str, count: int, digits: int, star
     ids = [f"{prefix}{n:0{digits}d}" for n in range(start, start + count)]
     bad = [i for i in ids if not HELMET_ID_RE.fullmatch(i)]
     if bad:
-        raise RegistryError(422, f"{bad[0]} is not a helmet id (H- and 1-12 capitals or digits): fewer digits?")
+        raise InvalidError(f"{bad[0]} is not a helmet id (H- and 1-12 capitals or digits): fewer digits?")
     return ids
 
 
@@ -57,17 +50,17 @@ def register(session: Session, *, ids: Sequence[str], actor: str) -> list[Helmet
     A helmet already seen in events but never registered is registered now, keeping where it is.
     """
     if not 1 <= len(ids) <= MAX_BATCH:
-        raise RegistryError(422, f"register 1..{MAX_BATCH} helmets at a time")
+        raise InvalidError(f"register 1..{MAX_BATCH} helmets at a time")
     bad = [i for i in ids if not HELMET_ID_RE.fullmatch(i)]
     if bad:
-        raise RegistryError(422, f"not helmet ids (H- and 1-12 capitals or digits, e.g. H-00042): {', '.join(bad[:5])}")
+        raise InvalidError(f"not helmet ids (H- and 1-12 capitals or digits, e.g. H-00042): {', '.join(bad[:5])}")
     if len(set(ids)) != len(ids):
-        raise RegistryError(422, "the list names a helmet twice")
+        raise InvalidError("the list names a helmet twice")
     known = {h.id: h for h in _helmets(session, ids)}
     taken = sorted(i for i, h in known.items() if h.registered_at is not None)
     if taken:
         more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
-        raise RegistryError(409, f"already registered: {', '.join(taken[:5])}{more}")
+        raise ConflictError(f"already registered: {', '.join(taken[:5])}{more}")
     now = utcnow()
     out = []
     for helmet_id in ids:
@@ -105,9 +98,9 @@ def listing(session: Session, q: HelmetQuery) -> list[Helmet]:
 def retire(session: Session, *, helmet_id: str, actor: str, reason: str | None) -> Helmet:
     helmet = session.get(Helmet, helmet_id)
     if helmet is None:
-        raise RegistryError(404, f"no helmet {helmet_id}")
+        raise NotFoundError(f"no helmet {helmet_id}")
     if helmet.retired_at is not None:
-        raise RegistryError(409, f"helmet {helmet_id} is already retired")
+        raise ConflictError(f"helmet {helmet_id} is already retired")
     helmet.retired_at, helmet.retired_by, helmet.retired_reason = utcnow(), actor, reason
     session.add(helmet)
     return helmet

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 import segno
 from fpdf import FPDF
 
+from helmet_cloud.errors import InvalidError
 from helmet_protocol.stickers import helmet_url
 
 MODULE_MM = 1.5
@@ -30,7 +31,7 @@ ID_PT = 20
 MAX_LABELS = 1000
 
 
-class LabelError(ValueError):
+class LabelError(InvalidError):
     """A label that cannot be printed at the chosen size."""
 
 

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from helmet_cloud.domain.allowance import Allowance
 from helmet_cloud.models import IssuedPass, Loan, RawEvent
 from helmet_protocol.events import EventKind
-
-
-@dataclass(frozen=True, slots=True)
-class Allowance:
-    limit: int
-    held: int  # helmets out now (open loans)
-    pending: int  # helmets on unexpired passes that no locker has handed out yet
-
-    @property
-    def room(self) -> int:
-        return max(0, self.limit - self.held - self.pending)
 
 
 def allowance(session: Session, resident_id: str, *, limit: int, now: datetime) -> Allowance:

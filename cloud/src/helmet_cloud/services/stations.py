@@ -1,14 +1,23 @@
-"""Stations: what each holds now, as every surface shows it."""
+"""Stations and their lockers: registering them, changing them, and what each holds now."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 from sqlmodel import Session
 
-from helmet_cloud.models import Station, StationBase
+from helmet_cloud.adapters.dynsec import BrokerAdminError
+from helmet_cloud.context import AppContext
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError, UpstreamError
+from helmet_cloud.models import Locker, Station, StationBase, Town
+from helmet_cloud.services import audit, feedcache
+from helmet_cloud.services.lockers import ensure_slots, publish_config
 from helmet_cloud.services.station_stock import station_stock
+from helmet_protocol.messages import MAX_SLOTS
+from helmet_protocol.topics import LOCKER_ID_RE
 
 
 class StationStatus(StationBase):
@@ -40,3 +49,98 @@ def station_status(session: Session, stations: Sequence[Station]) -> list[Statio
             )
         )
     return out
+
+
+def create_station(session: Session, *, caller: Caller, station: Station) -> Station:
+    """Register a station in an existing town, audited; the public feed shows it at once."""
+    if session.get(Town, station.town_id) is None:
+        raise InvalidError(f"no town {station.town_id}")
+    if session.get(Station, station.id) is not None:
+        raise ConflictError(f"station {station.id} exists")
+    session.add(station)
+    audit.record(
+        session,
+        actor=caller,
+        action="station.create",
+        subject_type="station",
+        subject_id=station.id,
+        detail={"name": station.name, "town_id": station.town_id},
+    )
+    session.commit()
+    feedcache.bump()
+    session.refresh(station)
+    return station
+
+
+def update_station(session: Session, *, caller: Caller, station_id: str, changes: dict[str, Any]) -> Station:
+    """Rename a station, correct its address or change its alert thresholds, audited."""
+    station = session.get(Station, station_id)
+    if station is None:
+        raise NotFoundError(f"no station {station_id}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise InvalidError("nothing to change")
+    before = {k: getattr(station, k) for k in changes}
+    for key, value in changes.items():
+        setattr(station, key, value)
+    session.add(station)
+    audit.record(
+        session,
+        actor=caller,
+        action="station.update",
+        subject_type="station",
+        subject_id=station_id,
+        detail={"before": before, "after": changes},
+    )
+    session.commit()
+    feedcache.bump()
+    session.refresh(station)
+    return station
+
+
+def register_locker(
+    session: Session,
+    ctx: AppContext,
+    *,
+    caller: Caller,
+    locker_id: str,
+    station_id: str,
+    slot_count: int,
+    pin_profile: str,
+) -> tuple[Locker, str | None]:
+    """Register a locker at a station and publish its config; its broker password if this cloud makes them.
+
+    The password is returned once, here, and never stored.
+    """
+    if not LOCKER_ID_RE.fullmatch(locker_id):
+        raise InvalidError(f"{locker_id!r} is not a locker id (LK- and 1-12 capitals or digits)")
+    if not 1 <= slot_count <= MAX_SLOTS:
+        raise InvalidError(f"a locker has 1..{MAX_SLOTS} slots")
+    if session.get(Station, station_id) is None:
+        raise InvalidError(f"no station {station_id}")
+    if session.get(Locker, locker_id) is not None:
+        raise ConflictError(f"locker {locker_id} exists")
+    locker = Locker(id=locker_id, station_id=station_id, slot_count=slot_count, pin_profile=pin_profile)
+    session.add(locker)
+    session.flush()
+    ensure_slots(session, locker)
+    audit.record(
+        session,
+        actor=caller,
+        action="locker.register",
+        subject_type="locker",
+        subject_id=locker.id,
+        detail={"station_id": station_id, "slot_count": slot_count, "pin_profile": pin_profile},
+    )
+    password = None
+    if ctx.broker_admin is not None:  # its own broker user, limited to its own topics
+        try:
+            password = ctx.broker_admin.create_locker(locker.id)
+        except BrokerAdminError as exc:
+            session.rollback()
+            raise UpstreamError(f"the broker refused: {exc}") from None
+    session.commit()
+    feedcache.bump()
+    session.refresh(locker)
+    publish_config(ctx, locker)
+    return locker, password

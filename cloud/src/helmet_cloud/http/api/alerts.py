@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
-from helmet_cloud.http.api.deps import DB_INT_MAX, Caller, SessionDep, StaffDep
+from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, SessionDep, StaffDep
 from helmet_cloud.models import Alert
-from helmet_cloud.services import audit
-from helmet_cloud.services.alerts import AlertPublic, Changes
-from helmet_cloud.timeutil import utcnow
+from helmet_cloud.services import alert_actions
+from helmet_cloud.services.alerts import AlertPublic
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
@@ -44,53 +43,13 @@ def list_alerts(
     return [AlertPublic.of(r) for r in rows.all()]
 
 
-def _get(session: SessionDep, alert_id: int) -> Alert:
-    row = session.get(Alert, alert_id, with_for_update=True)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
-    return row
-
-
-def _audit(session: SessionDep, caller: Caller, action: str, row: Alert) -> None:
-    audit.record(
-        session,
-        actor=caller,
-        action=action,
-        subject_type="alert",
-        subject_id=str(row.id),
-        detail={"kind": row.kind, "subject": f"{row.subject_type}/{row.subject_id}"},
-    )
-
-
 @router.post("/{alert_id}/acknowledge")
 def acknowledge(alert_id: AlertId, session: SessionDep, caller: StaffDep) -> AlertPublic:
     """Someone is on it: the alert stays until its condition ends or it is resolved. Repeating changes nothing."""
-    row = _get(session, alert_id)
-    if row.resolved_at is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is already resolved")
-    if row.acknowledged_at is None:
-        row.status, row.acknowledged_at, row.acknowledged_by = "acknowledged", utcnow(), caller.subject
-        session.add(row)
-        _audit(session, caller, "alert.acknowledge", row)
-        session.commit()
-        session.refresh(row)
-    return AlertPublic.of(row)
+    return AlertPublic.of(alert_actions.acknowledge(session, caller=caller, alert_id=alert_id))
 
 
 @router.post("/{alert_id}/resolve")
-def resolve(alert_id: AlertId, session: SessionDep, caller: StaffDep, request: Request) -> AlertPublic:
+def resolve(alert_id: AlertId, session: SessionDep, ctx: CtxDep, caller: StaffDep) -> AlertPublic:
     """Close the alert by hand. If its condition still holds, the next check opens a new one."""
-    row = _get(session, alert_id)
-    if row.resolved_at is None:
-        row.status, row.resolved_at, row.resolved_by = "resolved", utcnow(), caller.subject
-        session.add(row)
-        _audit(session, caller, "alert.resolve", row)
-        changes = Changes([("alert.resolved", row)])
-        session.flush()
-        notices = changes.notices()
-        session.commit()
-        session.refresh(row)
-        alerter = getattr(request.app.state, "alerter", None)
-        if alerter is not None and alerter.notify is not None:
-            alerter.notify(notices)
-    return AlertPublic.of(row)
+    return AlertPublic.of(alert_actions.resolve(session, ctx, caller=caller, alert_id=alert_id))

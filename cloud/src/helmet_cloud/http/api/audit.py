@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from helmet_cloud.http.api.deps import DB_INT_MAX, SessionDep, StaffDep
+from helmet_cloud.http.deps import DB_INT_MAX, SessionDep, StaffDep
 from helmet_cloud.models import AuditEntry
 from helmet_cloud.timeutil import aware
 

@@ -5,47 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
-from sqlalchemy import and_, or_
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
-from helmet_cloud.http.api.deps import SessionDep, StaffDep
+from helmet_cloud.http.deps import SessionDep, StaffDep
 from helmet_cloud.models import DeadLetter, RawEvent
+from helmet_cloud.services.event_queries import EventFilters, Order, after_event, ordered
 from helmet_cloud.timeutil import aware
 from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(prefix="/api", tags=["events"])
-Order = Literal["asc", "desc"]
 MAX_LIMIT = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilters:
-    locker_id: str | None = None
-    kind: str | None = None
-    helmet_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def apply(self, q: SelectOfScalar[RawEvent]) -> SelectOfScalar[RawEvent]:
-        if self.locker_id:
-            q = q.where(RawEvent.locker_id == self.locker_id)
-        if self.kind:
-            q = q.where(RawEvent.kind == self.kind)
-        if self.helmet_id:
-            q = q.where(RawEvent.helmet_id == self.helmet_id)
-        if self.since:
-            q = q.where(col(RawEvent.ts) >= self.since)
-        if self.until:
-            q = q.where(col(RawEvent.ts) < self.until)
-        return q
 
 
 def event_filters(
@@ -60,19 +34,6 @@ def event_filters(
 
 
 EventFiltersDep = Annotated[EventFilters, Depends(event_filters)]
-
-
-def after_event(ts: datetime, event_id: str, order: Order) -> ColumnElement[bool]:
-    """Rows strictly past (ts, event_id) in the given order: the keyset condition."""
-    if order == "asc":
-        return or_(col(RawEvent.ts) > ts, and_(col(RawEvent.ts) == ts, col(RawEvent.event_id) > event_id))
-    return or_(col(RawEvent.ts) < ts, and_(col(RawEvent.ts) == ts, col(RawEvent.event_id) < event_id))
-
-
-def ordered(q: SelectOfScalar[RawEvent], order: Order) -> SelectOfScalar[RawEvent]:
-    if order == "asc":
-        return q.order_by(col(RawEvent.ts), col(RawEvent.event_id))
-    return q.order_by(col(RawEvent.ts).desc(), col(RawEvent.event_id).desc())
 
 
 def _encode(parts: list[str]) -> str:

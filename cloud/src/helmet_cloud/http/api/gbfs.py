@@ -11,9 +11,8 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
-from helmet_cloud.http.api.deps import CtxDep
+from helmet_cloud.http.deps import CtxDep
 from helmet_cloud.services import gbfs
-from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/gbfs", tags=["gbfs"])
@@ -31,8 +30,7 @@ def _serve(request: Request, ctx: AppContext, name: str, data: Callable[[Session
         with Session(ctx.engine) as session:
             return _json(gbfs.document(data(session), ttl=ttl, now=utcnow()))
 
-    cache: FeedCache = request.app.state.feed_cache
-    body = cache.get(name, ttl, build)
+    body = ctx.feed_cache.get(name, ttl, build)
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": f"public, max-age={ttl}"})
 
 

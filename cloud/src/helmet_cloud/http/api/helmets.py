@@ -5,29 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col, select
 
-from helmet_cloud.http.api.deps import DB_INT_MAX, CtxDep, SessionDep, TechnicianDep
+from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet
-from helmet_cloud.services import audit
-from helmet_cloud.services.alerter import Alerter
-from helmet_cloud.services.alerts import Changes
-from helmet_cloud.services.helmets import (
-    MAX_BATCH,
-    HelmetQuery,
-    RegistryError,
-    check_retired,
-    listing,
-    numbered_ids,
-    register,
-    retire,
-)
-from helmet_cloud.services.labels import LabelError, label_sheet
-from helmet_cloud.timeutil import utcnow
+from helmet_cloud.services import helmet_actions
+from helmet_cloud.services.helmets import MAX_BATCH, HelmetQuery, listing
 from helmet_protocol.stickers import HELMET_ID_RE
 
 router = APIRouter(prefix="/api", tags=["helmets"])
@@ -77,30 +62,18 @@ class RetireRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
-def _refuse(exc: RegistryError | LabelError) -> HTTPException:
-    return HTTPException(exc.status if isinstance(exc, RegistryError) else 422, str(exc))
-
-
 @router.post("/helmets", status_code=status.HTTP_201_CREATED)
 def register_helmets(body: HelmetRegistration, session: SessionDep, caller: TechnicianDep) -> Registered:
     """Register helmets in bulk; all or none."""
-    try:
-        ids = body.ids or numbered_ids(
-            session, prefix=body.prefix, count=body.count or 0, digits=body.digits, start=body.start
-        )
-        register(session, ids=ids, actor=caller.subject)
-    except RegistryError as exc:
-        session.rollback()
-        raise _refuse(exc) from None
-    audit.record(
+    ids = helmet_actions.register_helmets(
         session,
-        actor=caller,
-        action="helmets.register",
-        subject_type="helmet",
-        subject_id=ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}",
-        detail={"count": len(ids)},
+        caller=caller,
+        ids=body.ids or (),
+        prefix=body.prefix,
+        count=body.count,
+        digits=body.digits,
+        start=body.start,
     )
-    session.commit()
     return Registered(registered=len(ids), ids=ids, labels_url=f"/api/labels/helmets.pdf?first={ids[0]}&last={ids[-1]}")
 
 
@@ -126,33 +99,15 @@ def list_helmets(
 def retire_helmet(
     helmet_id: Annotated[str, PathParam(pattern=HELMET_ID_RE.pattern)],
     session: SessionDep,
-    request: Request,
+    ctx: CtxDep,
     caller: TechnicianDep,
     body: RetireRequest | None = None,
 ) -> HelmetPublic:
     """Take a helmet out of service (damaged, too old). If it sits in a slot, an alert asks to take it out."""
-    try:
-        helmet = retire(session, helmet_id=helmet_id, actor=caller.subject, reason=body.reason if body else None)
-    except RegistryError as exc:
-        raise _refuse(exc) from None
-    audit.record(
-        session,
-        actor=caller,
-        action="helmet.retire",
-        subject_type="helmet",
-        subject_id=helmet_id,
-        detail={"reason": helmet.retired_reason} if helmet.retired_reason else None,
+    reason = body.reason if body else None
+    return HelmetPublic.of(
+        helmet_actions.retire_helmet(session, ctx, caller=caller, helmet_id=helmet_id, reason=reason)
     )
-    session.commit()
-    session.refresh(helmet)
-    alerter: Alerter | None = getattr(request.app.state, "alerter", None)
-    if alerter is not None:
-
-        def evaluate(s: Session, changes: Changes, now: datetime) -> None:
-            check_retired(s, changes, now, [helmet_id])
-
-        alerter.run(evaluate, utcnow())
-    return HelmetPublic.of(helmet)
 
 
 @router.get("/labels/helmets.pdf", response_class=Response)
@@ -168,29 +123,5 @@ def helmet_labels(
 
     Either ``ids``, or the range ``first``..``last`` (by id, inclusive).
     """
-    if ids is not None:
-        wanted = [i.strip() for i in ids.split(",") if i.strip()]
-        known = set(session.exec(select(Helmet.id).where(col(Helmet.id).in_(wanted[:MAX_BATCH]), *_printable())).all())
-        if not 1 <= len(wanted) <= MAX_BATCH:
-            raise HTTPException(422, f"1..{MAX_BATCH} helmet ids")
-        missing = [i for i in wanted if i not in known]
-        if missing:
-            more = "" if len(missing) <= 5 else f" and {len(missing) - 5} more"
-            raise HTTPException(422, f"not registered, or retired: {', '.join(missing[:5])}{more}")
-    elif first is not None and last is not None:
-        q = select(Helmet.id).where(col(Helmet.id) >= first, col(Helmet.id) <= last, *_printable())
-        wanted = list(session.exec(q.order_by(col(Helmet.id)).limit(MAX_BATCH + 1)).all())
-        if not wanted:
-            raise HTTPException(404, f"no registered helmet from {first} to {last}")
-    else:
-        raise HTTPException(422, "give ids, or first and last")
-    try:
-        pdf = label_sheet(ctx.settings.public_host, wanted)
-    except LabelError as exc:
-        raise _refuse(exc) from None
-    name = f"helmet-labels-{wanted[0]}-{wanted[-1]}.pdf"
+    pdf, name = helmet_actions.label_pdf(session, ctx, ids=ids, first=first, last=last)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
-
-
-def _printable() -> tuple[ColumnElement[bool], ...]:
-    return (col(Helmet.registered_at).is_not(None), col(Helmet.retired_at).is_(None))

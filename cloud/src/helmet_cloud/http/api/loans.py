@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from helmet_cloud.http.api.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
+from helmet_cloud.http.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet, Loan
 
 router = APIRouter(prefix="/api", tags=["loans"])

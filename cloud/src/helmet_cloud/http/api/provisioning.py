@@ -16,7 +16,9 @@ from sqlmodel import Session
 
 from helmet_cloud.adapters.dynsec import BrokerAdminError, DynsecAdmin
 from helmet_cloud.context import AppContext
-from helmet_cloud.http.api.deps import AdminDep, Caller, CtxDep, SessionDep, TechnicianDep
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import TooManyRequestsError
+from helmet_cloud.http.deps import AdminDep, CtxDep, SessionDep, TechnicianDep, client_address
 from helmet_cloud.models import Locker
 from helmet_cloud.services import audit
 from helmet_cloud.services.enrolment import (
@@ -24,13 +26,12 @@ from helmet_cloud.services.enrolment import (
     broker_ca,
     build_bundle,
     claim,
-    issue_code,
+    create_code,
     new_broker_password,
     open_code,
     publish_ack,
     revoke_codes,
 )
-from helmet_cloud.services.ratelimit import RateLimiter
 from helmet_cloud.timeutil import utcnow
 from helmet_protocol.enrolment import EnrolmentBundle, bundle_file, qr_text
 from helmet_protocol.topics import LOCKER_ID_RE
@@ -87,10 +88,6 @@ def _qr(text: str) -> segno.QRCode:
     return segno.make(text, error="m", micro=False)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
-
-
 def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> EnrolmentBundle:
     """New broker credentials and the bundle that carries them; the caller commits."""
     try:
@@ -99,7 +96,7 @@ def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> Enrolmen
     except EnrolmentRefusedError as exc:
         session.rollback()
         log.error("enrolment of %s: %s", locker.id, exc)
-        raise HTTPException(exc.status, str(exc)) from None
+        raise
     except BrokerAdminError as exc:
         session.rollback()
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
@@ -129,12 +126,8 @@ def create_enrolment_code(
 
     Any earlier open code for this locker stops working.
     """
-    locker = _locker(session, locker_id)
-    minutes = (body.minutes if body else None) or ctx.settings.enrolment_code_minutes
-    issued = issue_code(session, locker=locker, actor=caller.subject, minutes=minutes)
-    _audit(session, caller, "locker.enrolment_code", locker_id, expires_at=issued.expires_at.isoformat())
-    session.commit()
-    text = qr_text(_cloud_url(ctx), issued.code)
+    issued = create_code(session, ctx, caller=caller, locker_id=locker_id, minutes=body.minutes if body else None)
+    text = issued.qr_text
     return EnrolmentCodePublic(
         locker_id=locker_id,
         code=issued.code,
@@ -164,24 +157,19 @@ def enrolment_qr_svg(
 @router.post("/enrolment")
 def exchange_code(body: ExchangeRequest, request: Request, session: SessionDep, ctx: CtxDep) -> Response:
     """The Pi's side (no sign-in: the code is the credential): a code, once, for the locker's bundle file."""
-    limiter: RateLimiter | None = getattr(request.app.state, "enrolment_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.enrolment_limiter = RateLimiter(ctx.settings.enrolment_attempts_per_10_minutes, 600)
-    client = _client(request)
-    wait = limiter.hit(client, time.monotonic())
+    client = client_address(request)
+    wait = ctx.limits.enrolment_per_address.hit(client, time.monotonic())
     if wait is not None:
         log.warning("enrolment: %s is over the attempt limit", client)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many enrolment attempts from this address: try again in {wait} s",
-            headers={"Retry-After": str(wait)},
+        raise TooManyRequestsError(
+            f"too many enrolment attempts from this address: try again in {wait} s", retry_after=wait
         )
     try:
         row = claim(session, body.code)
     except EnrolmentRefusedError as exc:
         session.rollback()
         log.warning("enrolment from %s refused: %s", client, exc)
-        raise HTTPException(exc.status, str(exc)) from None
+        raise
     row.used_from = client[:64]
     locker = _locker(session, row.locker_id)
     bundle = _issue_bundle(ctx, session, locker)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from helmet_cloud.http.api.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
+from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
 from helmet_cloud.services.residents import allowance
 from helmet_cloud.timeutil import utcnow

@@ -9,14 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
-from helmet_cloud.adapters.dynsec import BrokerAdminError
 from helmet_cloud.context import AppContext
-from helmet_cloud.http.api.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
-from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase, Town
-from helmet_cloud.services import audit, feedcache
-from helmet_cloud.services.feedcache import FeedCache
-from helmet_cloud.services.lockers import ensure_slots, publish_config
+from helmet_cloud.http.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
+from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
+from helmet_cloud.services import stations
 from helmet_cloud.services.stations import StationStatus, station_status
 from helmet_protocol.topics import LOCKER_ID_RE
 
@@ -74,24 +72,7 @@ class LockerPublic(LockerBase):
 
 @router.post("/stations", status_code=status.HTTP_201_CREATED)
 def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -> Station:
-    if session.get(Town, body.town_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no town {body.town_id}")
-    if session.get(Station, body.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} exists")
-    station = Station.model_validate(body)
-    session.add(station)
-    audit.record(
-        session,
-        actor=caller,
-        action="station.create",
-        subject_type="station",
-        subject_id=station.id,
-        detail={"name": station.name, "town_id": station.town_id},
-    )
-    session.commit()
-    feedcache.bump()
-    session.refresh(station)
-    return station
+    return stations.create_station(session, caller=caller, station=Station.model_validate(body))
 
 
 _STATION_LIST = TypeAdapter(list[StationStatus])
@@ -107,8 +88,9 @@ async def _cached(request: Request, ctx: AppContext, key: str, build: Callable[[
         with Session(ctx.engine) as session:
             return build(session)
 
-    cache: FeedCache = request.app.state.feed_cache
-    body = await cache.aget(key, ctx.settings.feed_ttl_seconds, fresh)
+    body = ctx.feed_cache.peek(key)
+    if body is None:
+        body = await run_in_threadpool(ctx.feed_cache.get, key, ctx.settings.feed_ttl_seconds, fresh)
     return Response(body, media_type="application/json")
 
 
@@ -146,28 +128,8 @@ async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> R
 @router.patch("/stations/{station_id}")
 def update_station(station_id: StationId, body: StationUpdate, session: SessionDep, caller: StaffDep) -> Station:
     """Rename a station, correct its address or change its alert thresholds."""
-    station = session.get(Station, station_id)
-    if station is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    if not changes:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to change")
-    before = {k: getattr(station, k) for k in changes}
-    for key, value in changes.items():
-        setattr(station, key, value)
-    session.add(station)
-    audit.record(
-        session,
-        actor=caller,
-        action="station.update",
-        subject_type="station",
-        subject_id=station_id,
-        detail={"before": before, "after": changes},
-    )
-    session.commit()
-    feedcache.bump()
-    session.refresh(station)
-    return station
+    changes = body.model_dump(exclude_unset=True)
+    return stations.update_station(session, caller=caller, station_id=station_id, changes=changes)
 
 
 @router.get("/lockers")
@@ -186,33 +148,15 @@ def list_lockers(
 @router.post("/lockers", status_code=status.HTTP_201_CREATED)
 def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller: TechnicianDep) -> LockerPublic:
     """Register a locker at a station; its config (pass keys, limits) is published for it."""
-    if session.get(Station, body.station_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {body.station_id}")
-    if session.get(Locker, body.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"locker {body.id} exists")
-    locker = Locker.model_validate(body)
-    session.add(locker)
-    session.flush()
-    ensure_slots(session, locker)
-    audit.record(
+    locker, password = stations.register_locker(
         session,
-        actor=caller,
-        action="locker.register",
-        subject_type="locker",
-        subject_id=locker.id,
-        detail={"station_id": locker.station_id, "slot_count": locker.slot_count, "pin_profile": locker.pin_profile},
+        ctx,
+        caller=caller,
+        locker_id=body.id,
+        station_id=body.station_id,
+        slot_count=body.slot_count,
+        pin_profile=body.pin_profile,
     )
-    password = None
-    if ctx.broker_admin is not None:  # its own broker user, limited to its own topics
-        try:
-            password = ctx.broker_admin.create_locker(locker.id)
-        except BrokerAdminError as exc:
-            session.rollback()
-            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
-    session.commit()
-    feedcache.bump()
-    session.refresh(locker)
-    publish_config(ctx, locker)
     return _locker_public(session, locker).model_copy(update={"mqtt_password": password})
 
 

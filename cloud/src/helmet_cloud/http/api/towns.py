@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import Field, field_validator
 from sqlmodel import col, select
 
-from helmet_cloud.http.api.deps import AdminDep, SessionDep
+from helmet_cloud.http.deps import AdminDep, SessionDep
 from helmet_cloud.models import Town, TownBase
 from helmet_cloud.services import audit
 

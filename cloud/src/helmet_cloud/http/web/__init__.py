@@ -21,7 +21,7 @@ from helmet_cloud.http.web.session import LoginRequiredError
 STATIC = Path(__file__).parent / "static"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, api_docs: bool) -> None:
     """Add the pages, their static files and their error pages to the API application."""
     for module in (staff, tech, resident):
         app.include_router(module.router)
@@ -31,10 +31,10 @@ def install(app: FastAPI) -> None:
     def home() -> RedirectResponse:
         return RedirectResponse("/staff/", status_code=307)
 
-    if app.state.api_docs:
+    if api_docs:
 
         @app.get("/docs", include_in_schema=False)
-        def api_docs(request: Request) -> Response:
+        def swagger_ui(request: Request) -> Response:
             """Swagger UI from ``static/vendor`` (no CDN), under the pages' Content-Security-Policy."""
             return render(request, "api_docs.html")
 

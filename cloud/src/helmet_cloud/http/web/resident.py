@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
-from helmet_cloud.http.api import auth as auth_api
-from helmet_cloud.http.api import commands as commands_api
-from helmet_cloud.http.api import passes as passes_api
-from helmet_cloud.http.api.deps import Caller, CtxDep, SessionDep
+from helmet_cloud.domain.phones import phone_number
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import CloudError, InvalidError, NotSignedInError
+from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, qr_svg, see_other
 from helmet_cloud.http.web.render import render
 from helmet_cloud.http.web.session import RESIDENT_COOKIE, ResidentCsrf, caller_from_cookie, forget, set_token_cookie
 from helmet_cloud.models import IssuedPass, Loan, Locker, LockerCommand, Station
+from helmet_cloud.services import auth, commands, passes
 from helmet_cloud.services.residents import allowance
 from helmet_cloud.services.stations import station_status
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
+from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(include_in_schema=False)
 StationPath = Annotated[str, Path(max_length=40)]
@@ -80,14 +82,12 @@ def send_code(
     st = _station(session, station_id)
     status = station_status(session, [st])[0]
     try:
-        body = auth_api.PhoneIn(phone=phone)
-    except ValidationError:
+        number = phone_number(phone)
+    except InvalidError:
         context = {"station": status, "caller": None, "step": "phone", "phone": phone, "error": "bad_phone"}
         return page(request, "resident/station.html", context, status_code=422)
-    auth_api.send_code(body, session, ctx)
-    return page(
-        request, "resident/station.html", {"station": status, "caller": None, "step": "code", "phone": body.phone}
-    )
+    auth.send_code(session, ctx, phone=number)
+    return page(request, "resident/station.html", {"station": status, "caller": None, "step": "code", "phone": number})
 
 
 @router.post("/s/{station_id}/verify")
@@ -101,8 +101,8 @@ def verify(
 ) -> Response:
     st = _station(session, station_id)
     try:
-        token = auth_api.verify_code(auth_api.CodeIn(phone=phone, code=code.strip()), session, ctx)
-    except (ValidationError, HTTPException):
+        token = auth.verify_code(session, ctx, phone=phone_number(phone), code=code.strip())
+    except (InvalidError, NotSignedInError):
         status = station_status(session, [st])[0]
         context = {"station": status, "caller": None, "step": "code", "phone": phone, "error": "bad_code"}
         return page(request, "resident/station.html", context, status_code=401)
@@ -126,16 +126,14 @@ def new_pass(
     ctx: CtxDep,
     quantity: Annotated[int, Form(ge=1, le=16)],
 ) -> Response:
-    """A borrow pass through the passes API (which enforces the limits)."""
+    """A borrow pass, within the same limits as the API's."""
     st = _station(session, station_id)
     caller = _signed_in(request, session)
     try:
-        passes_api.rate_limit(request, ctx, caller)  # the API's limits hold for the page too
-        issued = passes_api.request_pass(
-            passes_api.PassRequest(quantity=quantity, station_id=st.id), session, ctx, caller, None
-        )
-    except HTTPException as exc:
-        return see_other(f"/s/{st.id}", error=str(exc.detail))
+        passes.check_pass_rate(ctx, caller=caller, address=client_address(request), now=time.monotonic())
+        issued = passes.issue_resident_pass(session, ctx, caller=caller, quantity=quantity, station_id=st.id)
+    except CloudError as exc:
+        return see_other(f"/s/{st.id}", error=str(exc))
     return see_other(f"/s/{st.id}/pass/{issued.pass_id}")
 
 
@@ -189,17 +187,16 @@ def open_now(
     ctx: CtxDep,
     locker_id: Annotated[str, Form(max_length=16)],
 ) -> Response:
-    """ "Open now" through the commands API: the locker opens as if the pass were shown to its camera."""
+    """ "Open now": the locker opens as if the pass were shown to its camera."""
     st = _station(session, station_id)
     caller = _signed_in(request, session)
     here = f"/s/{st.id}/pass/{pass_id}"
-    try:
-        body = commands_api.OpenNow(locker_id=locker_id)
-        cmd = commands_api.open_now(pass_id, body, session, ctx, caller)
-    except ValidationError:
+    if not LOCKER_ID_RE.fullmatch(locker_id):
         return see_other(here, error="no such locker")
-    except HTTPException as exc:
-        return see_other(here, error=str(exc.detail))
+    try:
+        cmd = commands.open_pass_now(session, ctx, caller=caller, pass_id=pass_id, locker_id=locker_id)
+    except CloudError as exc:
+        return see_other(here, error=str(exc))
     return see_other(here, cmd=cmd.id)
 
 

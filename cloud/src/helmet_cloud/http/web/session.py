@@ -14,16 +14,18 @@ import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
 
+from helmet_cloud.domain.roles import Caller, Role, admits
 from helmet_cloud.domain.security import token_hash
-from helmet_cloud.http.api.deps import Caller, SessionDep, get_caller, require
+from helmet_cloud.errors import NotSignedInError
+from helmet_cloud.http.deps import SessionDep
 from helmet_cloud.http.web.live import watermark_of
 from helmet_cloud.http.web.pages import PageError
 from helmet_cloud.models import ApiToken
+from helmet_cloud.services.auth import caller_for_token
 
 STAFF_COOKIE = "helmet_staff"
 RESIDENT_COOKIE = "helmet_resident"
@@ -45,8 +47,8 @@ def caller_from_cookie(session: Session, token: str | None) -> Caller | None:
     if not token:
         return None
     try:
-        return get_caller(session, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
-    except HTTPException:
+        return caller_for_token(session, token)
+    except NotSignedInError:
         return None
 
 
@@ -77,27 +79,24 @@ def _login_url(request: Request) -> str:
     return f"/staff/login?next={quote(here, safe='')}"
 
 
-def staff_side(*roles: str) -> Any:
+def staff_side(*roles: Role) -> Any:
     """A dependency: the signed-in staff-side caller with one of ``roles`` (by rank, as the API's ``require``)."""
-    check = require(*roles)
 
     def dep(request: Request, session: SessionDep) -> Caller:
         caller = caller_from_cookie(session, request.cookies.get(STAFF_COOKIE))
-        if caller is None or caller.role == "resident":
+        if caller is None or caller.role == Role.RESIDENT:
             raise LoginRequiredError(_login_url(request))
-        try:
-            allowed = check(caller)
-        except HTTPException as exc:
-            raise PageError(exc.status_code, "Your account may not see this page.") from None
+        if not admits(caller.role, *roles):
+            raise PageError(403, "Your account may not see this page.")
         # Read before the page reads its data: a change in between makes the live stream refresh the page.
         request.state.watermark = watermark_of(request).current()
-        return allowed
+        return caller
 
     return Depends(dep)
 
 
-StaffPage = Annotated[Caller, staff_side("staff")]
-TechPage = Annotated[Caller, staff_side("technician")]
+StaffPage = Annotated[Caller, staff_side(Role.STAFF)]
+TechPage = Annotated[Caller, staff_side(Role.TECHNICIAN)]
 
 
 def _csrf_check(cookie: str) -> Any:

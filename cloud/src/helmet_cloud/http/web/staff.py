@@ -6,23 +6,23 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from markupsafe import Markup
 from sqlmodel import col, select
 
 from helmet_cloud.domain import rebalance
-from helmet_cloud.http.api import alerts as alerts_api
-from helmet_cloud.http.api import auth as auth_api
-from helmet_cloud.http.api import export as export_api
-from helmet_cloud.http.api.deps import CtxDep, SessionDep
-from helmet_cloud.http.api.events import EventFilters
+from helmet_cloud.errors import CloudError, NotSignedInError
+from helmet_cloud.http.csv_export import events_csv, loans_csv
+from helmet_cloud.http.deps import CtxDep, SessionDep
 from helmet_cloud.http.web import charts, i18n, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
 from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
 from helmet_cloud.models import Alert, Loan, Station
+from helmet_cloud.services import alert_actions, auth
+from helmet_cloud.services.event_queries import EventFilters
 from helmet_cloud.services.stations import StationStatus, station_status
 from helmet_cloud.timeutil import utcnow
 
@@ -52,8 +52,8 @@ def login(
     """Sign in with the API's password check; the API token goes into an HttpOnly cookie."""
     target = local_path(next_, "/staff/")
     try:
-        token = auth_api.login(auth_api.PasswordIn(username=username, password=password), session)
-    except HTTPException:
+        token = auth.login(session, username=username, password=password)
+    except NotSignedInError:
         context = {"next": target, "error": "Wrong username or password.", "username": username}
         return page(request, "staff/login.html", context, status_code=401)
     if token.role == "technician" and target.startswith("/staff/"):
@@ -171,18 +171,19 @@ def alert_action(
     alert_id: Annotated[int, Path(ge=1)],
     action: Literal["acknowledge", "resolve"],
     session: SessionDep,
+    ctx: CtxDep,
     caller: StaffPage,
     back: Annotated[str, Form(max_length=500)] = "/staff/alerts",
 ) -> Response:
-    """Acknowledge or resolve through the alerts API (which records who did it)."""
+    """Acknowledge or resolve, as the API does (recording who did it)."""
     target = local_path(back, "/staff/alerts")
     try:
         if action == "acknowledge":
-            alerts_api.acknowledge(alert_id, session, caller)
+            alert_actions.acknowledge(session, caller=caller, alert_id=alert_id)
         else:
-            alerts_api.resolve(alert_id, session, caller, request)
-    except HTTPException as exc:
-        return see_other(target, error=str(exc.detail))
+            alert_actions.resolve(session, ctx, caller=caller, alert_id=alert_id)
+    except CloudError as exc:
+        return see_other(target, error=str(exc))
     return see_other(target)
 
 
@@ -258,12 +259,12 @@ def export_loans(
     ctx: CtxDep, caller: StaffPage, status: Annotated[Literal["open", "returned", ""], Query()] = ""
 ) -> StreamingResponse:
     """The API's loans export, for a signed-in browser (the API itself wants a bearer token)."""
-    return export_api.export_loans(ctx, caller, status or None, None, None, None, None)
+    return loans_csv(ctx.engine, status=status or None)
 
 
 @router.get("/export/events.csv")
 def export_events(ctx: CtxDep, caller: StaffPage, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> StreamingResponse:
-    return export_api.export_events(ctx, caller, EventFilters(since=utcnow() - timedelta(days=days)))
+    return events_csv(ctx.engine, EventFilters(since=utcnow() - timedelta(days=days)))
 
 
 @router.get("/stream", response_class=EventSourceResponse)

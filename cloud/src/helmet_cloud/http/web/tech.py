@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from helmet_cloud.http.api import commands as commands_api
-from helmet_cloud.http.api import helmets as helmets_api
-from helmet_cloud.http.api import passes as passes_api
-from helmet_cloud.http.api import provisioning as provisioning_api
-from helmet_cloud.http.api import stations as stations_api
-from helmet_cloud.http.api.deps import Caller, CtxDep, SessionDep
+from helmet_cloud.domain.roles import Caller
+from helmet_cloud.errors import CloudError
+from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
+from helmet_cloud.http.errors import status_of
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, local_path, qr_svg, see_other
 from helmet_cloud.http.web.render import render
 from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, TechPage
 from helmet_cloud.models import Helmet, Loan, Locker, Station
+from helmet_cloud.services import commands, enrolment, helmet_actions, passes, stations
 from helmet_cloud.services.helmets import HelmetQuery, listing
+from helmet_protocol.messages import MAX_SLOTS
 
 router = APIRouter(prefix="/tech", include_in_schema=False)
 HelmetFilter = Literal["", "in_slot", "on_loan", "removed", "unknown", "retired"]
@@ -72,22 +72,24 @@ def register_locker(
     caller: TechPage,
     locker_id: Annotated[str, Form(max_length=16)],
     station_id: Annotated[str, Form(max_length=32)],
-    slot_count: Annotated[int, Form(ge=1, le=64)],
+    slot_count: Annotated[int, Form(ge=1, le=MAX_SLOTS)],
     pin_profile: Annotated[str, Form(max_length=64)] = "pi-gpio-6",
 ) -> Response:
-    """Register through the API's own function; its broker password is shown once, on this page."""
+    """Register the locker as the API does; its broker password is shown once, on this page."""
     form = {"locker_id": locker_id, "station_id": station_id, "slot_count": slot_count, "pin_profile": pin_profile}
     try:
-        body = stations_api.LockerCreate(
-            id=locker_id.strip().upper(), station_id=station_id, slot_count=slot_count, pin_profile=pin_profile
+        locker, password = stations.register_locker(
+            session,
+            ctx,
+            caller=caller,
+            locker_id=locker_id.strip().upper(),
+            station_id=station_id,
+            slot_count=slot_count,
+            pin_profile=pin_profile,
         )
-        created = stations_api.register_locker(body, session, ctx, caller)
-    except ValidationError as exc:
-        error = "; ".join(str(e["msg"]) for e in exc.errors())
-        return _home(request, session, caller, form=form, error=error, status_code=422)
-    except HTTPException as exc:
-        return _home(request, session, caller, form=form, error=str(exc.detail), status_code=422)
-    return page(request, "tech/registered.html", {"caller": caller, "locker": created})
+    except CloudError as exc:
+        return _home(request, session, caller, form=form, error=str(exc), status_code=422)
+    return page(request, "tech/registered.html", {"caller": caller, "locker": locker, "mqtt_password": password})
 
 
 @router.get("/lockers/{locker_id}")
@@ -117,15 +119,15 @@ def command(
     caller: TechPage,
     locker_id: Annotated[str, Path(max_length=16)],
     op: Annotated[Literal["unlock", "disable_slot", "enable_slot", "selftest"], Form()],
-    slot: Annotated[int | None, Form(ge=1, le=64)] = None,
+    slot: Annotated[int | None, Form(ge=1, le=MAX_SLOTS)] = None,
     back: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    """Send a command through the commands API; its result appears in the page's command list."""
+    """Send a command, as the API does; its result appears in the page's command list."""
     target = local_path(back, f"/tech/lockers/{locker_id}")
     try:
-        commands_api.command_locker(locker_id, commands_api.CommandRequest(op=op, slot=slot), session, ctx, caller)
-    except HTTPException as exc:
-        return see_other(target, error=str(exc.detail))
+        commands.command_locker(session, ctx, caller=caller, locker_id=locker_id, op=op, slot=slot)
+    except CloudError as exc:
+        return see_other(target, error=str(exc))
     return see_other(target)
 
 
@@ -137,10 +139,10 @@ def enrolment_code(
     ctx: CtxDep,
     caller: TechPage,
 ) -> Response:
-    """A one-time enrolment code through the provisioning API, as a QR to print or hold to the Pi's camera."""
+    """A one-time enrolment code, as the API makes it, as a QR to print or hold to the Pi's camera."""
     if session.get(Locker, locker_id) is None:
         raise PageError(404, "No locker {id}.", id=locker_id)
-    issued = provisioning_api.create_enrolment_code(locker_id, session, ctx, caller, None)
+    issued = enrolment.create_code(session, ctx, caller=caller, locker_id=locker_id, minutes=None)
     context = {"caller": caller, "issued": issued, "qr": qr_svg(issued.qr_text, f"Enrolment code for {locker_id}")}
     return page(request, "tech/enrolment.html", context)
 
@@ -149,10 +151,10 @@ def enrolment_code(
 def maintenance_pass(request: Request, session: SessionDep, ctx: CtxDep, caller: TechPage) -> Response:
     """A maintenance pass to show at a locker's camera: it opens maintenance mode for stocking and inspection."""
     try:
-        passes_api.rate_limit(request, ctx, caller)
-    except HTTPException as exc:
-        return see_other("/tech/", error=str(exc.detail))
-    issued = passes_api.technician_pass(session, ctx, caller, None)
+        passes.check_pass_rate(ctx, caller=caller, address=client_address(request), now=time.monotonic())
+    except CloudError as exc:
+        return see_other("/tech/", error=str(exc))
+    issued = passes.issue_technician_pass(session, ctx, caller=caller)
     context = {"caller": caller, "issued": issued, "qr": qr_svg(issued.text, "Maintenance pass")}
     return page(request, "tech/pass.html", context)
 
@@ -166,20 +168,18 @@ def register_helmets(
     prefix: Annotated[str, Form(max_length=13)] = "H-",
     ids: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    """Register helmets through the registry API: a list of ids, or ``count`` numbered ones after ``prefix``."""
+    """Register helmets, as the API does: a list of ids, or ``count`` numbered ones after ``prefix``."""
     listed = [i.strip().upper() for i in ids.replace(",", "\n").splitlines() if i.strip()]
     form = {"count": count, "prefix": prefix, "ids": ids}
+    if not listed and count is None:
+        return _home(request, session, caller, form=form, error="give ids, or a count", status_code=422)
     try:
-        body = helmets_api.HelmetRegistration(
-            ids=listed or None, count=None if listed else count, prefix=prefix.strip().upper() or "H-"
+        done = helmet_actions.register_helmets(
+            session, caller=caller, ids=listed, count=count, prefix=prefix.strip().upper() or "H-"
         )
-        done = helmets_api.register_helmets(body, session, caller)
-    except ValidationError as exc:
-        error = "; ".join(str(e["msg"]) for e in exc.errors())
-        return _home(request, session, caller, form=form, error=error, status_code=422)
-    except HTTPException as exc:
-        return _home(request, session, caller, form=form, error=str(exc.detail), status_code=422)
-    context = {"caller": caller, "done": done, "labels": f"/tech/labels.pdf?first={done.ids[0]}&last={done.ids[-1]}"}
+    except CloudError as exc:
+        return _home(request, session, caller, form=form, error=str(exc), status_code=422)
+    context = {"caller": caller, "done": done, "labels": f"/tech/labels.pdf?first={done[0]}&last={done[-1]}"}
     return page(request, "tech/helmets_registered.html", context)
 
 
@@ -205,18 +205,19 @@ def helmet_page(
 
 @router.post("/helmets/retire", dependencies=[StaffCsrf])
 def retire_helmet(
-    request: Request,
     session: SessionDep,
+    ctx: CtxDep,
     caller: TechPage,
     helmet_id: Annotated[str, Form(max_length=16)],
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Retire through the registry API (which raises an alert if the helmet still sits in a slot)."""
-    body = helmets_api.RetireRequest(reason=reason.strip() or None)
+    """Retire, as the API does (raising an alert if the helmet still sits in a slot)."""
     try:
-        helmets_api.retire_helmet(helmet_id.strip().upper(), session, request, caller, body)
-    except HTTPException as exc:
-        return see_other("/tech/", error=str(exc.detail))
+        helmet_actions.retire_helmet(
+            session, ctx, caller=caller, helmet_id=helmet_id.strip().upper(), reason=reason.strip() or None
+        )
+    except CloudError as exc:
+        return see_other("/tech/", error=str(exc))
     return see_other("/tech/?helmets=retired")
 
 
@@ -231,6 +232,8 @@ def labels(
 ) -> Response:
     """The registry's A4 label sheet, for a signed-in browser."""
     try:
-        return helmets_api.helmet_labels(session, ctx, caller, ids, first, last)
-    except HTTPException as exc:
-        raise PageError(exc.status_code, "No label sheet: {reason}", reason=str(exc.detail)) from None
+        pdf, name = helmet_actions.label_pdf(session, ctx, ids=ids, first=first, last=last)
+    except CloudError as exc:
+        code = status_of(exc)
+        raise PageError(code, "No label sheet: {reason}", reason=str(exc)) from None
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
