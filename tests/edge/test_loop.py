@@ -237,10 +237,27 @@ def test_matching_slot_counts_say_nothing(make_rig: Callable[..., Rig], caplog: 
 
 
 def test_a_clock_step_is_published_as_a_status_at_once(make_rig: Callable[..., Rig], clock: SetClock) -> None:
+    """Even a step between the connect (its status has the old time) and the loop's first turn."""
     rig = make_rig()
-    rig.loop.step()
     before = len(rig.link.on(Channel.STATUS))
     clock.offset = timedelta(minutes=10)  # NTP stepped the clock
     rig.loop.step()
     statuses = rig.link.on(Channel.STATUS)
     assert len(statuses) == before + 1 and statuses[-1]["online"] is True
+
+
+def test_a_clock_step_while_the_link_is_down_is_announced_once_it_is_up(
+    make_rig: Callable[..., Rig], clock: SetClock
+) -> None:
+    """The link publishes its online status before it reads as connected: a step in that gap was lost."""
+    rig = make_rig()
+    rig.loop.step()
+    rig.link.connected = False
+    clock.offset = timedelta(minutes=10)
+    rig.loop.step()
+    before = len(rig.link.on(Channel.STATUS))
+    rig.link.connected = True
+    rig.loop.step()
+    statuses = rig.link.on(Channel.STATUS)
+    assert len(statuses) == before + 1
+    assert abs(datetime.fromisoformat(statuses[-1]["ts"]) - clock.wall()) < timedelta(seconds=5)

@@ -28,14 +28,15 @@ class ClockStepWatch:
     def __init__(self, clock: Clock, limit_s: float = CLOCK_STEP_S) -> None:
         self.clock = clock
         self.limit_s = limit_s
-        self._wall_minus_mono: float | None = None
+        # From the start, not the first turn: the status sent at connect may already carry the old time.
+        self._wall_minus_mono = clock.wall().timestamp() - clock.mono()
 
     def stepped(self, mono: float) -> bool:
         wall_minus_mono = self.clock.wall().timestamp() - mono
         last, self._wall_minus_mono = self._wall_minus_mono, wall_minus_mono
-        stepped = last is not None and abs(wall_minus_mono - last) > self.limit_s
+        stepped = abs(wall_minus_mono - last) > self.limit_s
         if stepped:
-            log.warning("the wall clock stepped by %+.1f s", wall_minus_mono - (last or 0.0))
+            log.warning("the wall clock stepped by %+.1f s", wall_minus_mono - last)
         return stepped
 
 
@@ -50,6 +51,7 @@ class Publisher:
         self._state_sent_at = 0.0
         self._status_sent_at = 0.0
         self._steps = ClockStepWatch(clock)
+        self._step_unsent = False
 
     def status(self, *, online: bool) -> bytes:
         return Status(
@@ -72,8 +74,15 @@ class Publisher:
             link.publish(Channel.STATUS, self.status(online=True), retain=True)
 
     def before_events(self, link: Link, mono: float) -> None:
-        """Once per turn, before the outbox is pumped: a clock step is announced first."""
+        """Once per turn, before the outbox is pumped: a clock step is announced first.
+
+        A step seen while the link is down waits for it: the status the link sends as it connects may
+        have been made before the step.
+        """
         if self._steps.stepped(mono):
+            self._step_unsent = True
+        if self._step_unsent and link.connected:
+            self._step_unsent = False
             self.publish_status(link, mono)
 
     def after_events(self, link: Link, mono: float, machines: Mapping[int, SlotMachine]) -> None:
