@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from support.cloud_events import Recorder, event, insert_town, status
+from support.cloud_events import Recorder, event, inbound, insert_town, status
 
 from helmet_cloud.ingest import clocks
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import Helmet, Loan, Locker, RawEvent
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -25,17 +25,28 @@ def test_a_return_stamped_by_a_slow_clock_still_follows_its_borrow(engine: Engin
     insert_town(engine, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)})
     ingest = Ingestor(engine, Recorder())
     ingest.handle(
-        [
-            live(status("LK-000A", NOW, online=True), NOW),
-            live(status("LK-000B", NOW - SLOW, online=True), NOW),  # B says 08:50 when it is 09:00
-            live(event("LK-000A", 1, NOW, "helmet.stocked", slot=1, helmet_id="H-1"), NOW),
-        ]
+        inbound(
+            [
+                live(status("LK-000A", NOW, online=True), NOW),
+                live(status("LK-000B", NOW - SLOW, online=True), NOW),  # B says 08:50 when it is 09:00
+                live(event("LK-000A", 1, NOW, "helmet.stocked", slot=1, helmet_id="H-1"), NOW),
+            ]
+        )
     )
     borrowed, returned = NOW + timedelta(minutes=1), NOW + timedelta(minutes=6)
     # B was offline during the ride: its return arrives first, the borrow at A (also delayed) after it.
-    ingest.handle([live(event("LK-000B", 1, returned - SLOW, "helmet.returned", slot=2, helmet_id="H-1"), returned)])
     ingest.handle(
-        [live(event("LK-000A", 2, borrowed, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"), returned)]
+        inbound([live(event("LK-000B", 1, returned - SLOW, "helmet.returned", slot=2, helmet_id="H-1"), returned)])
+    )
+    ingest.handle(
+        inbound(
+            [
+                live(
+                    event("LK-000A", 2, borrowed, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"),
+                    returned,
+                )
+            ]
+        )
     )
 
     with Session(engine) as s:
@@ -55,11 +66,23 @@ def test_without_the_correction_the_same_history_would_be_wrong(engine: Engine) 
     """The control: the same events not heard live (no receive times, no status samples) keep locker time."""
     insert_town(engine, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)})
     ingest = Ingestor(engine, Recorder())
-    ingest.handle([event("LK-000A", 1, NOW, "helmet.stocked", slot=1, helmet_id="H-1")])
+    ingest.handle(inbound([event("LK-000A", 1, NOW, "helmet.stocked", slot=1, helmet_id="H-1")]))
     returned = NOW + timedelta(minutes=6)
-    ingest.handle([event("LK-000B", 1, returned - SLOW, "helmet.returned", slot=2, helmet_id="H-1")])
+    ingest.handle(inbound([event("LK-000B", 1, returned - SLOW, "helmet.returned", slot=2, helmet_id="H-1")]))
     ingest.handle(
-        [event("LK-000A", 2, NOW + timedelta(minutes=1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R")]
+        inbound(
+            [
+                event(
+                    "LK-000A",
+                    2,
+                    NOW + timedelta(minutes=1),
+                    "helmet.borrowed",
+                    slot=1,
+                    helmet_id="H-1",
+                    resident_id="R",
+                )
+            ]
+        )
     )
     with Session(engine) as s:
         helmet = s.get(Helmet, "H-1")

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from support.cloud_events import T0, Recorder, event, register_town
+from support.cloud_events import T0, Recorder, event, inbound, register_town
 from support.cloud_users import resident_headers, user_headers
 
 from helmet_cloud.http import csv_export as export
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.settings import CloudSettings
 
 STAFF_ONLY = ["/api/events", "/api/dead-letters", "/api/export/loans.csv", "/api/export/events.csv"]
@@ -41,7 +41,7 @@ def store_250(ingest: Ingestor) -> list[tuple[datetime, str]]:
         locker = "LK-000A" if n % 2 == 0 else "LK-000B"
         kind = "pass.rejected" if n % 3 else "locker.selftest"
         batch.append(event(locker, n // 2 + 1, T0 + timedelta(seconds=n // 5), kind, reason="expired", detail=f"#{n}"))
-    ingest.handle(batch)
+    ingest.handle(inbound(batch))
     return sorted((T0 + timedelta(seconds=n // 5), json.loads(p)["event_id"]) for n, (_t, p) in enumerate(batch))
 
 
@@ -74,7 +74,9 @@ def test_the_cursor_pages_through_250_events_without_gaps_or_repeats(
 def test_an_event_carries_its_stored_fields_and_the_raw_payload(
     api: TestClient, staff: dict[str, str], ingest: Ingestor
 ) -> None:
-    ingest.handle([event("LK-000A", 1, T0, "helmet.stocked", slot=3, helmet_id="H-7", detail="found at start-up")])
+    ingest.handle(
+        inbound([event("LK-000A", 1, T0, "helmet.stocked", slot=3, helmet_id="H-7", detail="found at start-up")])
+    )
     (e,) = api.get("/api/events", headers=staff).json()["events"]
     assert (e["locker_id"], e["seq"], e["kind"], e["known"], e["slot"], e["helmet_id"]) == (
         "LK-000A",
@@ -103,7 +105,7 @@ def test_filters_narrow_the_events(api: TestClient, staff: dict[str, str], inges
     assert count(since=(T0 + timedelta(seconds=10)).isoformat(), until=(T0 + timedelta(seconds=20)).isoformat()) == 50
     assert count(since=(T0 + timedelta(seconds=10)).astimezone(cest).isoformat()) == 200
     assert count(until="2026-11-28T08:00:01") == 5  # no offset: UTC
-    ingest.handle([event("LK-000A", 200, T0, "helmet.stocked", slot=1, helmet_id="H-1")])
+    ingest.handle(inbound([event("LK-000A", 200, T0, "helmet.stocked", slot=1, helmet_id="H-1")]))
     assert count(helmet_id="H-1") == 1
 
 
@@ -124,7 +126,7 @@ def test_a_cursor_only_continues_in_its_own_order(api: TestClient, staff: dict[s
 
 def test_dead_letters_are_paged_newest_first(api: TestClient, staff: dict[str, str], ingest: Ingestor) -> None:
     for n in range(5):
-        ingest.handle([("helmet/v1/LK-000A/events", f"broken {n}".encode())])
+        ingest.handle(inbound([("helmet/v1/LK-000A/events", f"broken {n}".encode())]))
     first = api.get("/api/dead-letters", headers=staff, params={"limit": 3}).json()
     assert [d["payload"] for d in first["dead_letters"]] == ["broken 4", "broken 3", "broken 2"]
     assert all("not JSON" in d["reason"] and d["topic"] == "helmet/v1/LK-000A/events" for d in first["dead_letters"])
@@ -150,7 +152,7 @@ def test_loans_export_has_a_header_and_one_row_per_loan(
         for n in (1, 2, 3)
     ]  # fmt: skip
     batch.append(event("LK-000B", 1, T0 + timedelta(hours=1), "helmet.returned", slot=5, helmet_id="H-2"))
-    ingest.handle(batch)
+    ingest.handle(inbound(batch))
     resp = api.get("/api/export/loans.csv", headers=staff)
     assert resp.text.splitlines()[0] == ",".join(export.LOAN_COLUMNS)
     rows = read_csv(resp, "loans")

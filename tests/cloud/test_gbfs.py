@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from support.cloud_events import Recorder, event, register_town, status
+from support.cloud_events import Recorder, event, inbound, register_town, status
 from support.cloud_users import user_headers
 
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.services import feedcache
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.settings import CloudSettings
@@ -146,7 +146,7 @@ def test_station_status_counts_helmets_and_flips_when_a_locker_goes_offline(api:
     assert before["is_installed"] is False and before["is_renting"] is False
     assert (before["num_vehicles_available"], before["num_docks_available"]) == (0, 4)
     t = T0
-    town.handle([status("LK-000A", t, online=True), status("LK-000B", t, online=True)])
+    town.handle(inbound([status("LK-000A", t, online=True), status("LK-000B", t, online=True)]))
     stock = [("LK-000A", 1, "H-1"), ("LK-000A", 2, "H-2"), ("LK-000A", 3, "H-3")]
     stock += [("LK-000B", 1, "H-7"), ("LK-000B", 2, "H-8"), ("LK-000B", 3, "H-9"), ("LK-000B", 4, "H-10")]
     seqs = {"LK-000A": 0, "LK-000B": 0}
@@ -159,7 +159,7 @@ def test_station_status_counts_helmets_and_flips_when_a_locker_goes_offline(api:
         event("LK-000A", 5, t + timedelta(minutes=2), "slot.disabled", slot=4),
         event("LK-000B", 5, t + timedelta(minutes=2), "slot.disabled", slot=4, helmet_id="H-10"),
     ]
-    town.handle(batch)
+    town.handle(inbound(batch))
     a, b = by_station(api)["ST-A"], by_station(api)["ST-B"]
     # A: helmets in 2 and 3, slot 1 emptied by the borrow, slot 4 disabled and empty.
     assert (a["num_vehicles_available"], a["num_vehicles_disabled"]) == (2, 0)
@@ -173,14 +173,14 @@ def test_station_status_counts_helmets_and_flips_when_a_locker_goes_offline(api:
 
     # A's Last Will: the broker says it is gone. The cloud can no longer vouch for it.
     gone = t + timedelta(minutes=5)
-    town.handle([status("LK-000A", gone, online=False)])
+    town.handle(inbound([status("LK-000A", gone, online=False)]))
     a = by_station(api)["ST-A"]
     assert (a["is_installed"], a["is_renting"], a["is_returning"]) == (True, False, False)
     assert a["num_vehicles_available"] == 2  # what it held when last heard of
     assert a["last_reported"] == gone.isoformat().replace("+00:00", "Z")
     assert by_station(api)["ST-B"]["is_renting"] is True
 
-    town.handle([status("LK-000A", gone + timedelta(minutes=1), online=True, boot_id="b-2")])
+    town.handle(inbound([status("LK-000A", gone + timedelta(minutes=1), online=True, boot_id="b-2")]))
     a = by_station(api)["ST-A"]
     assert (a["is_renting"], a["is_returning"]) == (True, True)
 
@@ -191,7 +191,7 @@ def test_documents_are_served_from_cache_until_something_changes(
     first = api.get("/gbfs/station_status.json")
     assert api.get("/gbfs/station_status.json").content == first.content  # same bytes, same last_updated
     assert first.headers["cache-control"] == "public, max-age=60"
-    town.handle([event("LK-000A", 1, T0, "helmet.stocked", slot=1, helmet_id="H-1")])
+    town.handle(inbound([event("LK-000A", 1, T0, "helmet.stocked", slot=1, helmet_id="H-1")]))
     changed = by_station(api)["ST-A"]
     assert changed["num_vehicles_available"] == 1
     # A registration through the API shows at once too.

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from support.cloud_events import T0, Recorder, at, event, insert_town
+from support.cloud_events import T0, Recorder, at, event, inbound, insert_town
 
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import DeadLetter, Helmet, Loan, Locker, RawEvent, Slot
 from helmet_protocol.messages import State
 
@@ -26,10 +26,10 @@ def test_duplicates_change_nothing_and_the_ack_follows_contiguous_seqs(town: Eng
     ingest = Ingestor(town, out)
     first = event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
     second = event("LK-000A", 2, at(1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1", pass_id="p1")
-    ingest.handle([first, second, first])
-    ingest.handle([second])
+    ingest.handle(inbound([first, second, first]))
+    ingest.handle(inbound([second]))
     # Same (locker, seq) under a new event id: a locker bug, must not be applied twice.
-    ingest.handle([event("LK-000A", 2, at(1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-2")])
+    ingest.handle(inbound([event("LK-000A", 2, at(1), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-2")]))
     with Session(town) as s:
         assert len(s.exec(select(RawEvent)).all()) == 2
         loans = s.exec(select(Loan)).all()
@@ -41,15 +41,17 @@ def test_a_gap_holds_the_ack_and_asks_the_locker_to_resend(town: Engine) -> None
     out = Recorder()
     ingest = Ingestor(town, out)
     ingest.handle(
-        [
-            event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
-            event("LK-000A", 3, at(2), "helmet.stocked", slot=3, helmet_id="H-3"),
-        ]
+        inbound(
+            [
+                event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-000A", 3, at(2), "helmet.stocked", slot=3, helmet_id="H-3"),
+            ]
+        )
     )
     assert out.acks("LK-000A") == [1]
     resend = [p for t, p, _ in out.sent if t == "helmet/v1/LK-000A/cmd"]
     assert resend and resend[0]["op"] == "resend" and resend[0]["from_seq"] == 2
-    ingest.handle([event("LK-000A", 2, at(1), "helmet.stocked", slot=2, helmet_id="H-2")])
+    ingest.handle(inbound([event("LK-000A", 2, at(1), "helmet.stocked", slot=2, helmet_id="H-2")]))
     assert out.acks("LK-000A")[-1] == 3
 
 
@@ -69,7 +71,7 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_still_stored(
 ) -> None:
     ingest = Ingestor(town, Recorder())
     good = event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
-    ingest.handle([(topic, payload), good])
+    ingest.handle(inbound([(topic, payload), good]))
     with Session(town) as s:
         dead = s.exec(select(DeadLetter)).all()
         assert len(dead) == 1 and reason in dead[0].reason
@@ -78,14 +80,14 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_still_stored(
 
 def test_a_payload_naming_another_locker_is_dead_lettered(town: Engine) -> None:
     _topic, payload = event("LK-000B", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")
-    Ingestor(town, Recorder()).handle([("helmet/v1/LK-000A/events", payload)])
+    Ingestor(town, Recorder()).handle(inbound([("helmet/v1/LK-000A/events", payload)]))
     with Session(town) as s:
         assert "LK-000B" in s.exec(select(DeadLetter)).one().reason
         assert s.exec(select(RawEvent)).all() == []
 
 
 def test_unknown_kinds_are_kept_and_flagged(town: Engine) -> None:
-    Ingestor(town, Recorder()).handle([event("LK-000A", 1, at(0), "helmet.teleported", slot=1)])
+    Ingestor(town, Recorder()).handle(inbound([event("LK-000A", 1, at(0), "helmet.teleported", slot=1)]))
     with Session(town) as s:
         row = s.exec(select(RawEvent)).one()
         assert row.kind == "helmet.teleported" and row.known is False
@@ -112,7 +114,7 @@ def test_a_return_that_arrives_before_its_borrow_gives_the_same_end_state(town: 
     ingest = Ingestor(town, Recorder())
     # Locker A was offline: B's events arrive first, then A's, one by one and with a duplicate.
     for item in [stream[2], stream[3], stream[0], stream[2], stream[1]]:
-        ingest.handle([item])
+        ingest.handle(inbound([item]))
     helmets, loans, slots = _end_state(town)
     assert helmets == [("H-1", "on_loan", None, None)]
     assert loans == [("H-1", "returned", "LK-000B"), ("H-1", "open", None)]
@@ -146,7 +148,7 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
             seqs[locker] += 1
             stream.append(event(locker, seqs[locker], at(t), "helmet.returned", slot=slot, helmet_id=helmet))
             where[helmet] = (locker, slot)
-    Ingestor(town, Recorder()).handle(stream)
+    Ingestor(town, Recorder()).handle(inbound(stream))
     expected = _end_state(town)
     shuffled = stream + rng.sample(stream, 10)
     rng.shuffle(shuffled)
@@ -162,16 +164,16 @@ def test_shuffled_and_duplicated_streams_end_in_the_same_state(town: Engine) -> 
     assert _end_state(town) == ([], [], [])
     ingest = Ingestor(town, Recorder())
     for i in range(0, len(shuffled), 3):
-        ingest.handle(shuffled[i : i + 3])
+        ingest.handle(inbound(shuffled[i : i + 3]))
     assert _end_state(town) == expected
     assert expected[0] and expected[1]
 
 
 def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) -> None:
     ingest = Ingestor(town, Recorder())
-    ingest.handle([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")])
+    ingest.handle(inbound([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")]))
     snap = State(locker_id="LK-000A", seq=1, ts=T0, slots=[{"slot": 1, "state": "empty"}])  # type: ignore[list-item]
-    ingest.handle([("helmet/v1/LK-000A/state", snap.to_json())])
+    ingest.handle(inbound([("helmet/v1/LK-000A/state", snap.to_json())]))
     with Session(town) as s:
         locker = s.get(Locker, "LK-000A")
         assert locker is not None and locker.snapshot_mismatch and "slot 1" in locker.snapshot_mismatch
@@ -182,9 +184,9 @@ def test_a_state_snapshot_that_disagrees_is_flagged_not_applied(town: Engine) ->
 def test_a_helmet_on_loan_stocked_by_a_technician_closes_the_loan(town: Engine) -> None:
     """A resident's helmet handed to a technician (a return in maintenance mode) ends the resident's loan."""
     ingest = Ingestor(town, Recorder())
-    ingest.handle([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")])
-    ingest.handle([event("LK-000A", 2, at(5), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1")])
-    ingest.handle([event("LK-000B", 1, at(40), "helmet.stocked", slot=3, helmet_id="H-1")])
+    ingest.handle(inbound([event("LK-000A", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1")]))
+    ingest.handle(inbound([event("LK-000A", 2, at(5), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1")]))
+    ingest.handle(inbound([event("LK-000B", 1, at(40), "helmet.stocked", slot=3, helmet_id="H-1")]))
     with Session(town) as s:
         (loan,) = s.exec(select(Loan)).all()
         assert (loan.status, loan.return_locker_id) == ("returned", "LK-000B")
@@ -195,7 +197,9 @@ def test_a_helmet_on_loan_stocked_by_a_technician_closes_the_loan(town: Engine) 
 def test_a_locker_wired_with_other_slots_than_registered_is_flagged(town: Engine) -> None:
     ingest = Ingestor(town, Recorder())
     slots = [{"slot": n, "state": "empty"} for n in range(1, 7)]  # six wired; registered with four
-    ingest.handle([("helmet/v1/LK-000A/state", State(locker_id="LK-000A", seq=0, ts=T0, slots=slots).to_json())])  # type: ignore[arg-type]
+    ingest.handle(
+        inbound([("helmet/v1/LK-000A/state", State(locker_id="LK-000A", seq=0, ts=T0, slots=slots).to_json())])
+    )  # type: ignore[arg-type]
     with Session(town) as s:
         locker = s.get(Locker, "LK-000A")
         assert locker is not None and locker.snapshot_mismatch == "locker reports 6 slots, registered with 4"
@@ -241,12 +245,12 @@ def test_late_events_after_many_small_in_order_batches_end_as_a_full_recompute(
     ingest = Ingestor(town, Recorder())
     in_order = [m for m in a if m is not held_back]
     for i in range(0, len(in_order), 2):
-        ingest.handle(in_order[i : i + 2])
+        ingest.handle(inbound(in_order[i : i + 2]))
     # Only what was new was folded from the start; everything else continued from its stored state.
     assert sorted(map(str, refolded)) == sorted(["H-1", "H-2", "H-3", *(str(("LK-000A", n)) for n in (1, 2, 3))])
     refolded.clear()
-    ingest.handle(late_b)
-    ingest.handle([held_back])
+    ingest.handle(inbound(late_b))
+    ingest.handle(inbound([held_back]))
     assert {"H-1", "H-2", ("LK-000A", 2)} <= set(refolded)
 
     def state() -> list[list[dict[str, Any]]]:

@@ -13,7 +13,8 @@ from sqlmodel import Session, func, select
 from support.cloud_events import event, insert_town
 from support.waiting import eventually
 
-from helmet_cloud.ingest.worker import Inbound, IngestWorker
+from helmet_cloud.ingest.records import Inbound
+from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.models import RawEvent
 from helmet_cloud.settings import CloudSettings
 
@@ -80,7 +81,7 @@ def test_a_message_that_breaks_ingest_is_dead_lettered_and_the_rest_go_through(
     real_handle = worker.ingestor.handle
 
     def handle(batch: list[Inbound]) -> None:  # a bug in ingest that one payload triggers
-        if any(b"poison" in message[1] for message in batch):
+        if any(b"poison" in message.payload for message in batch):
             raise RuntimeError("bug")
         real_handle(batch)
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from support.cloud_events import Recorder, at, event, insert_town
+from support.cloud_events import Recorder, at, event, inbound, insert_town
 
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import Alert, Helmet, Loan, Locker, RawEvent, Slot
 
 LOCKERS = ("LK-000A", "LK-000B")
@@ -87,7 +87,7 @@ def test_arrival_order_and_duplicates_do_not_change_the_end_state(
     if not registered:
         insert_town(engine, {lk: (f"ST-{lk[-1]}", 4) for lk in LOCKERS})
     forget_everything(engine)
-    Ingestor(engine, Recorder()).handle(history)
+    Ingestor(engine, Recorder()).handle(inbound(history))
     expected = end_state(engine)
 
     forget_everything(engine)
@@ -97,6 +97,6 @@ def test_arrival_order_and_duplicates_do_not_change_the_end_state(
     i = 0
     while i < len(arrival):
         size = data.draw(st.integers(min_value=1, max_value=5), label="batch")
-        ingest.handle(arrival[i : i + size])
+        ingest.handle(inbound(arrival[i : i + size]))
         i += size
     assert end_state(engine) == expected

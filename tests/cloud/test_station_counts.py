@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from support.cloud_events import Recorder, event, register_town, status
+from support.cloud_events import Recorder, event, inbound, register_town, status
 from support.cloud_users import user_headers
 
 from helmet_cloud.domain.station_counts import LockerView, SlotView, locker_counts
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.messages import SlotReport, State
 
@@ -57,18 +57,20 @@ def test_a_station_in_awkward_states_shows_the_same_counts_everywhere(
     api: TestClient, settings: CloudSettings, town: Ingestor
 ) -> None:
     t = T0
-    town.handle([status("LK-000A", t, online=True), status("LK-000B", t, online=True)])
+    town.handle(inbound([status("LK-000A", t, online=True), status("LK-000B", t, online=True)]))
     town.handle(
-        [
-            event("LK-000A", 1, t, "helmet.stocked", slot=1, helmet_id="H-1"),
-            event("LK-000A", 2, t, "helmet.stocked", slot=2, helmet_id="H-2"),
-            event("LK-000A", 3, t, "slot.disabled", slot=2, helmet_id="H-2"),  # a helmet in a disabled slot
-            event("LK-000A", 4, t, "helmet.stocked", slot=3, helmet_id="H-3"),
-            event("LK-000A", 5, t, "slot.fault", slot=3, helmet_id="H-3", reason="lock_jammed"),
-            # Wired with a fifth slot the registration does not know about.
-            event("LK-000A", 6, t, "helmet.stocked", slot=5, helmet_id="H-5"),
-            event("LK-000B", 1, t, "slot.disabled", slot=1),  # an empty disabled slot
-        ]
+        inbound(
+            [
+                event("LK-000A", 1, t, "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-000A", 2, t, "helmet.stocked", slot=2, helmet_id="H-2"),
+                event("LK-000A", 3, t, "slot.disabled", slot=2, helmet_id="H-2"),  # a helmet in a disabled slot
+                event("LK-000A", 4, t, "helmet.stocked", slot=3, helmet_id="H-3"),
+                event("LK-000A", 5, t, "slot.fault", slot=3, helmet_id="H-3", reason="lock_jammed"),
+                # Wired with a fifth slot the registration does not know about.
+                event("LK-000A", 6, t, "helmet.stocked", slot=5, helmet_id="H-5"),
+                event("LK-000B", 1, t, "slot.disabled", slot=1),  # an empty disabled slot
+            ]
+        )
     )
     snapshot = State(
         locker_id="LK-000A",
@@ -82,7 +84,7 @@ def test_a_station_in_awkward_states_shows_the_same_counts_everywhere(
             SlotReport(slot=5, state="occupied", helmet_id="H-5"),
         ],
     )
-    town.handle([("helmet/v1/LK-000A/state", snapshot.to_json())])
+    town.handle(inbound([("helmet/v1/LK-000A/state", snapshot.to_json())]))
 
     # Lendable: H-1 only. Free: A's slot 4 (door open, nothing in it yet) and B's slot 2.
     # Out of service: A's 2 (disabled) and 3 (jammed), B's 1. Capacity: 4 + 2 as registered; slot 5 is not counted.
@@ -90,7 +92,7 @@ def test_a_station_in_awkward_states_shows_the_same_counts_everywhere(
     assert surfaces(api, "ST-A") == {"api": want, "gbfs": want, "page": want}
 
     # The jam is cleared: H-3 can be lent again, on every surface at once.
-    town.handle([event("LK-000A", 7, t + timedelta(minutes=1), "slot.cleared", slot=3, helmet_id="H-3")])
+    town.handle(inbound([event("LK-000A", 7, t + timedelta(minutes=1), "slot.cleared", slot=3, helmet_id="H-3")]))
     want = (2, 2, 2, 6)
     assert surfaces(api, "ST-A") == {"api": want, "gbfs": want, "page": want}
     locker = api.get("/api/lockers/LK-000A", headers=user_headers(api, settings, role="technician"))

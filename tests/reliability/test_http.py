@@ -22,14 +22,14 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from support.cloud_events import at, event, insert_town
+from support.cloud_events import at, event, inbound, insert_town
 from support.cloud_users import resident_headers, user_headers
 from support.processes import CloudProcess
 
 from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.app import create_app
 from helmet_cloud.domain.security import token_hash
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import ApiToken
 from helmet_cloud.settings import CloudSettings
 from helmet_sim.broker import Broker
@@ -109,12 +109,14 @@ def test_a_resident_cannot_reach_another_residents_loans_passes_or_commands(
     ben, ben_id = resident(api, settings, "+41790000012")
     insert_town(engine, {"LK-0001": ("ST-A", 4)}, slots=True)
     Ingestor(engine, lambda *_: None).handle(
-        [
-            event("LK-0001", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
-            event("LK-0001", 2, at(0), "helmet.stocked", slot=2, helmet_id="H-2"),
-            event("LK-0001", 3, at(5), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id=ana_id),
-            event("LK-0001", 4, at(6), "helmet.borrowed", slot=2, helmet_id="H-2", resident_id=ben_id),
-        ]
+        inbound(
+            [
+                event("LK-0001", 1, at(0), "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-0001", 2, at(0), "helmet.stocked", slot=2, helmet_id="H-2"),
+                event("LK-0001", 3, at(5), "helmet.borrowed", slot=1, helmet_id="H-1", resident_id=ana_id),
+                event("LK-0001", 4, at(6), "helmet.borrowed", slot=2, helmet_id="H-2", resident_id=ben_id),
+            ]
+        )
     )
     assert [loan["helmet_id"] for loan in api.get("/api/loans", headers=ana).json()] == ["H-1"]
     assert [loan["helmet_id"] for loan in api.get("/api/loans", headers=ben).json()] == ["H-2"]

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import Alert
 from helmet_cloud.services.alerter import Alerter, Notify
 from helmet_cloud.settings import CloudSettings
-from support.cloud_events import T0, at, event, insert_town
+from support.cloud_events import T0, at, event, inbound, insert_town
 
 
 class Town:
@@ -28,7 +28,7 @@ class Town:
 
     def feed(self, *items: tuple[str, bytes]) -> None:
         """One ingest batch."""
-        self.ingestor.handle(list(items))
+        self.ingestor.handle(inbound(list(items)))
 
     def next(self, locker: str, minutes: float, kind: str, **fields: Any) -> tuple[str, bytes]:
         """The locker's next event in seq order, ``minutes`` after T0 by its clock."""

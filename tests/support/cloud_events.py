@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from helmet_cloud.ingest.records import Inbound
 from helmet_cloud.models import Locker, Station
 from helmet_cloud.services.lockers import ensure_slots
 from helmet_protocol.messages import Event, Status, new_event_id
@@ -34,6 +36,11 @@ class Recorder:
     def acks(self, locker: str) -> list[int]:
         """The seqs acknowledged to ``locker``, in order."""
         return [p["seq"] for t, p, _ in self.sent if t == f"helmet/v1/{locker}/ack"]
+
+
+def inbound(messages: Iterable[tuple[str, bytes] | tuple[str, bytes, datetime]]) -> list[Inbound]:
+    """Messages as ingest receives them: (topic, payload) as a retained copy, (topic, payload, when) live."""
+    return [Inbound(*m) for m in messages]
 
 
 def event(locker: str, seq: int, ts: datetime, kind: str, **fields: Any) -> tuple[str, bytes]:

@@ -17,14 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from support.cloud_events import Recorder, at, event, register_town, status
+from support.cloud_events import Recorder, at, event, inbound, register_town, status
 from support.cloud_users import user_headers
 from web.conftest import add_user, web_login
 
 from helmet_cloud.adapters.database import make_engine
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.session import RESIDENT_COOKIE, STAFF_COOKIE, csrf_for
-from helmet_cloud.ingest.worker import Ingestor
+from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import Alert, IssuedPass, Locker
 from helmet_cloud.services.enrolment import open_code
 from helmet_cloud.settings import CloudSettings
@@ -44,12 +44,14 @@ def town(api: TestClient, settings: CloudSettings) -> Iterator[Engine]:
 
 def stock(engine: Engine, locker: str, helmets: int, first_seq: int = 1) -> None:
     ingest = Ingestor(engine, Recorder())
-    ingest.handle([status(locker, at(0), online=True)])
+    ingest.handle(inbound([status(locker, at(0), online=True)]))
     ingest.handle(
-        [
-            event(locker, first_seq + i, at(i), "helmet.stocked", slot=i + 1, helmet_id=f"H-{locker[-1]}{i}")
-            for i in range(helmets)
-        ]
+        inbound(
+            [
+                event(locker, first_seq + i, at(i), "helmet.stocked", slot=i + 1, helmet_id=f"H-{locker[-1]}{i}")
+                for i in range(helmets)
+            ]
+        )
     )
 
 
@@ -256,7 +258,7 @@ def test_rebalancing_moves_helmets_from_a_full_station_to_an_empty_one(
     api: TestClient, settings: CloudSettings, town: Engine
 ) -> None:
     stock(town, "LK-0001", 6)
-    Ingestor(town, Recorder()).handle([status("LK-0002", at(0), online=True)])
+    Ingestor(town, Recorder()).handle(inbound([status("LK-0002", at(0), online=True)]))
     web_login(api, settings, "technician")
     page = api.get("/staff/rebalance").text
     rows = re.findall(r'<tr class="move">(.*?)</tr>', page, re.S)
@@ -334,15 +336,17 @@ def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engin
     # Half past an hour that is over, so no event lies in the future and none crosses an hour by accident.
     now = utcnow().replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
     ingest = Ingestor(town, Recorder())
-    ingest.handle([status("LK-0001", now, online=True)])
+    ingest.handle(inbound([status("LK-0001", now, online=True)]))
     ingest.handle(
-        [
-            event("LK-0001", 1, now - timedelta(hours=3), "helmet.stocked", slot=1, helmet_id="H-1"),
-            event("LK-0001", 2, now - timedelta(hours=2, minutes=50), "helmet.borrowed", slot=1, helmet_id="H-1"),
-            event("LK-0001", 3, now - timedelta(minutes=20), "helmet.returned", slot=1, helmet_id="H-1"),
-            event("LK-0001", 4, now - timedelta(minutes=10), "helmet.borrowed", slot=1, helmet_id="H-1"),
-            event("LK-0002", 1, now - timedelta(minutes=5), "helmet.stocked", slot=1, helmet_id="H-2"),
-        ]
+        inbound(
+            [
+                event("LK-0001", 1, now - timedelta(hours=3), "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-0001", 2, now - timedelta(hours=2, minutes=50), "helmet.borrowed", slot=1, helmet_id="H-1"),
+                event("LK-0001", 3, now - timedelta(minutes=20), "helmet.returned", slot=1, helmet_id="H-1"),
+                event("LK-0001", 4, now - timedelta(minutes=10), "helmet.borrowed", slot=1, helmet_id="H-1"),
+                event("LK-0002", 1, now - timedelta(minutes=5), "helmet.stocked", slot=1, helmet_id="H-2"),
+            ]
+        )
     )
     with Session(town) as s:
         counts = sorted(queries.flows_per_hour(s, now - timedelta(days=1)))
@@ -359,10 +363,12 @@ def test_the_dashboard_charts_come_with_their_numbers(api: TestClient, settings:
     now = utcnow()
     ingest = Ingestor(town, Recorder())
     ingest.handle(
-        [
-            event("LK-0001", 1, now - timedelta(minutes=3), "helmet.stocked", slot=1, helmet_id="H-1"),
-            event("LK-0001", 2, now - timedelta(minutes=2), "helmet.borrowed", slot=1, helmet_id="H-1"),
-        ]
+        inbound(
+            [
+                event("LK-0001", 1, now - timedelta(minutes=3), "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-0001", 2, now - timedelta(minutes=2), "helmet.borrowed", slot=1, helmet_id="H-1"),
+            ]
+        )
     )
     web_login(api, settings, "staff")
     page = api.get("/staff/?lang=zh").text
@@ -378,7 +384,7 @@ def test_the_dashboard_charts_come_with_their_numbers(api: TestClient, settings:
 
 def test_the_helmet_page_lists_the_stations_nearest_to_the_phone(api: TestClient, town: Engine) -> None:
     ingest = Ingestor(town, Recorder())
-    ingest.handle([status("LK-0001", at(0), online=True), status("LK-0002", at(0), online=True)])
+    ingest.handle(inbound([status("LK-0001", at(0), online=True), status("LK-0002", at(0), online=True)]))
     # ST-A is at 47.37 and ST-B at 47.38 (register_town): a phone just north of ST-B sees ST-B first.
     near_b = api.get("/h/H-00042?near=47.3850,8.54")
     names = re.findall(r"<strong>(Station [AB])</strong>", near_b.text)

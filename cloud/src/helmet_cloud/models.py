@@ -200,7 +200,10 @@ class Loan(SQLModel, table=True):
 
 
 class RawEvent(SQLModel, table=True):
-    """Every event exactly as a locker sent it; the source of all derived state."""
+    """Every event exactly as a locker sent it; the source of all derived state.
+
+    Its columns are :class:`helmet_cloud.ingest.records.StoredEvent`'s fields, which ingest inserts.
+    """
 
     __table_args__ = (sa.UniqueConstraint("locker_id", "seq"),)
 
@@ -219,6 +222,7 @@ class RawEvent(SQLModel, table=True):
     helmet_id: str | None = Field(default=None, index=True)
     pass_id: str | None = Field(default=None, index=True)
     resident_id: str | None = None
+    reason: str | None = Field(default=None, max_length=128, description="why it was refused or faulted, if it says")
     payload: str
     received_at: datetime = Field(sa_type=TS)
 

@@ -8,7 +8,7 @@ hundreds of rows a batch, and ORM objects cost per attribute and per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
+from helmet_cloud.ingest.records import StoredEvent
 from helmet_cloud.models import RawEvent
 from helmet_cloud.timeutil import aware
 
@@ -25,7 +26,7 @@ HelmetKey = tuple[datetime, str, int]
 
 
 class Fact(NamedTuple):
-    """The fields of a stored event that the folds read."""
+    """The fields of a stored event that the folds read (a projection of :class:`StoredEvent`, named alike)."""
 
     event_id: str
     locker_id: str
@@ -38,9 +39,9 @@ class Fact(NamedTuple):
     pass_id: str | None
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> Fact:
-        """From a raw event row as ingest inserts it."""
-        return cls(*(row[name] for name in cls._fields))
+    def of(cls, ev: StoredEvent) -> Fact:
+        """The fields of a stored event the folds read."""
+        return cls(*(getattr(ev, name) for name in cls._fields))
 
     def helmet_key(self) -> HelmetKey:
         """Where the event sorts among a helmet's events."""

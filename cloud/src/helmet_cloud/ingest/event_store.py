@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
-from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col, select
 
+from helmet_cloud.ingest.records import COLUMNS, StoredEvent
 from helmet_cloud.models import Locker, RawEvent
 
-COLUMNS = (
-    *("event_id", "locker_id", "seq", "ts", "clock_offset_ms", "kind", "known", "slot", "helmet_id", "pass_id"),
-    "resident_id",
-    *("payload", "received_at"),
-)
+# Built from the one column list: a column added to StoredEvent reaches both inserts.
 PG_INSERT = (
-    "INSERT INTO rawevent (event_id, locker_id, seq, ts, clock_offset_ms, kind, known, slot, helmet_id, pass_id, "
-    "resident_id, payload, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    f"INSERT INTO rawevent ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "  # noqa: S608
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+def insert_new(session: Session, rows: Sequence[StoredEvent]) -> set[str]:
     """Insert events, skipping any whose event_id or (locker_id, seq) is stored; return the ids stored now.
 
     The insert itself decides, so two workers given the same event never both apply it.
@@ -40,7 +34,7 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
             raise RuntimeError("the database connection is closed")
         stored: set[str] = set()
         with driver.cursor() as cur:
-            cur.executemany(PG_INSERT, list(map(itemgetter(*COLUMNS), rows)), returning=True)
+            cur.executemany(PG_INSERT, rows, returning=True)
             while True:
                 stored.update(r[0] for r in cur.fetchall())
                 if not cur.nextset():
@@ -48,7 +42,7 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
         return stored
     # A parameter list: SQLAlchemy sends multi-row INSERTs compiled once ("insertmanyvalues").
     stmt = sqlite.insert(RawEvent).on_conflict_do_nothing().returning(col(RawEvent.event_id))
-    return set(conn.execute(stmt, list(rows)).scalars())
+    return set(conn.execute(stmt, [r._asdict() for r in rows]).scalars())
 
 
 def advance_acks(session: Session, lockers: Sequence[Locker]) -> dict[str, int]:

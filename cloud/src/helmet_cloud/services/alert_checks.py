@@ -7,7 +7,6 @@ arrived in another order, ends in the same alerts.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -109,19 +108,6 @@ def check_lockers(
         )
 
 
-def reason_of(payload: str) -> str | None:
-    """The ``reason`` of a stored event (not a column: it lives in the raw payload)."""
-    try:
-        reason = json.loads(payload).get("reason")
-    except (ValueError, AttributeError):
-        return None
-    return reason if isinstance(reason, str) else None
-
-
-def _reason(row: RawEvent) -> str | None:
-    return reason_of(row.payload)
-
-
 def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterable[tuple[str, int]]) -> None:
     """Door ajar and other slot faults, from the slot's fault events in seq order."""
     keys = sorted(set(slots))
@@ -138,7 +124,7 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
     prefetch(session, changes, "slot", [Subject.slot(*key).id for key in keys])
     for locker_id, slot in keys:
         ordered = sorted(events[(locker_id, slot)], key=lambda e: e.seq)
-        fault = active_fault((e.kind, _reason(e)) for e in ordered)
+        fault = active_fault((e.kind, e.reason) for e in ordered)
         subject = Subject.slot(locker_id, slot)
         where = f"locker {locker_id} slot {slot}"
         settle(
@@ -198,7 +184,7 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
 
 
 def forged(row: RawEvent) -> bool:
-    return row.kind == EventKind.PASS_REJECTED and _reason(row) in FORGED_REASONS
+    return row.kind == EventKind.PASS_REJECTED and row.reason in FORGED_REASONS
 
 
 def check_forged(
@@ -227,7 +213,7 @@ def check_forged(
         bad = [r for r in rows if forged(r)]
         count = densest([aware(r.ts) for r in bad], window)
         if count >= settings.forged_pass_burst:
-            reasons = ", ".join(f"{k} x{n}" for k, n in sorted(Counter(_reason(r) or "" for r in bad).items()))
+            reasons = ", ".join(f"{k} x{n}" for k, n in sorted(Counter(r.reason or "" for r in bad).items()))
             raise_alert(
                 session,
                 changes,

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -22,6 +21,7 @@ from sqlmodel import Session, col, select
 from helmet_cloud.adapters.webhooks import WebhookSender
 from helmet_cloud.domain.alert_rules import FAULT_KINDS, FORGED_REASONS
 from helmet_cloud.ingest.inventory import HELMET_KINDS, SLOT_KINDS
+from helmet_cloud.ingest.records import StoredEvent
 from helmet_cloud.models import Locker
 from helmet_cloud.services.alert_checks import (
     check_forged,
@@ -29,7 +29,6 @@ from helmet_cloud.services.alert_checks import (
     check_passes,
     check_slots,
     check_stations,
-    reason_of,
 )
 from helmet_cloud.services.alerts import Changes, Notice
 from helmet_cloud.services.helmets import check_retired
@@ -60,17 +59,13 @@ class Alerter:
         self.notify = notify
         self.clock = clock
 
-    def after_ingest(self, new: list[dict[str, Any]], heard: set[str]) -> None:
-        """Evaluate what one committed ingest batch touched: its new event rows and the lockers heard from."""
-        stocked = {r["locker_id"] for r in new if r["kind"] in SLOT_KINDS}
-        helmets = {r["helmet_id"] for r in new if r["helmet_id"] and r["kind"] in HELMET_KINDS}
-        slots = {(r["locker_id"], r["slot"]) for r in new if r["slot"] is not None and r["kind"] in FAULT_KINDS}
-        passes = {r["pass_id"] for r in new if r["pass_id"] and r["kind"] == EventKind.HELMET_BORROWED}
-        forged = [
-            (r["locker_id"], r["ts"])
-            for r in new
-            if r["kind"] == EventKind.PASS_REJECTED and reason_of(r["payload"]) in FORGED_REASONS
-        ]
+    def after_ingest(self, new: list[StoredEvent], heard: set[str]) -> None:
+        """Evaluate what one committed ingest batch touched: its newly stored events and the lockers heard from."""
+        stocked = {e.locker_id for e in new if e.kind in SLOT_KINDS}
+        helmets = {e.helmet_id for e in new if e.helmet_id and e.kind in HELMET_KINDS}
+        slots = {(e.locker_id, e.slot) for e in new if e.slot is not None and e.kind in FAULT_KINDS}
+        passes = {e.pass_id for e in new if e.pass_id and e.kind == EventKind.HELMET_BORROWED}
+        forged = [(e.locker_id, e.ts) for e in new if e.kind == EventKind.PASS_REJECTED and e.reason in FORGED_REASONS]
         settings = self.settings
 
         def evaluate(session: Session, changes: Changes, now: datetime) -> None:

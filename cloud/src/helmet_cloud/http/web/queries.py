@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ def slot_health(session: Session, locker_ids: list[str]) -> dict[str, list[SlotH
     for locker_id, slot, kind, n in counts:
         (faults if kind == EventKind.SLOT_FAULT else unlocks)[(locker_id, slot or 0)] += n
     last_faults = dict(
-        ((e.locker_id, e.slot or 0), e.payload)
+        ((e.locker_id, e.slot or 0), e.reason)
         for e in session.exec(
             select(RawEvent)
             .where(col(RawEvent.locker_id).in_(locker_ids), RawEvent.kind == EventKind.SLOT_FAULT)
@@ -116,21 +115,9 @@ def slot_health(session: Session, locker_ids: list[str]) -> dict[str, list[SlotH
     for s in slots:
         key = (s.locker_id, s.slot)
         out[s.locker_id].append(
-            SlotHealth(
-                s.locker_id, s.slot, s.state, s.helmet_id, unlocks[key], faults[key], _reason(last_faults.get(key))
-            )
+            SlotHealth(s.locker_id, s.slot, s.state, s.helmet_id, unlocks[key], faults[key], last_faults.get(key))
         )
     return out
-
-
-def _reason(payload: str | None) -> str | None:
-    if payload is None:
-        return None
-    try:
-        reason = json.loads(payload).get("reason")
-    except (ValueError, AttributeError):
-        return None
-    return str(reason) if reason else None
 
 
 def recent_events(session: Session, locker_ids: list[str], limit: int = 30) -> list[RawEvent]:
