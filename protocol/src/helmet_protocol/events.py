@@ -47,7 +47,7 @@ class FaultReason(StrEnum):
 
 
 class SlotState(StrEnum):
-    """The states of one slot's state machine (DESIGN.md, "Edge")."""
+    """The states of one slot's state machine (docs/mqtt.md, the `state` topic)."""
 
     OCCUPIED = "occupied"
     EMPTY = "empty"

@@ -29,7 +29,7 @@ CLOUD_ROLE = "helmet-cloud"
 
 
 def locker_acls(locker_id: str) -> list[dict[str, Any]]:
-    """Exactly the locker's own topics (DESIGN.md: write status/events/state/cmd/ack, read cmd/config/ack)."""
+    """Exactly the locker's own topics (docs/mqtt.md: write status/events/state/cmd/ack, read cmd/config/ack)."""
     writes = [Channel.STATUS, Channel.EVENTS, Channel.STATE, Channel.CMD_ACK]
     reads = [Channel.CMD, Channel.CONFIG, Channel.ACK]
     return [
