@@ -133,7 +133,8 @@ def test_offline_for_longer_than_the_reconnect_backoff_loses_nothing(tmp_path: P
     port = broker.port
     cloud = FakeCloud(port)
     cloud.send_config(KEY)
-    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=port)
+    # paho's reconnect waits double up to reconnect_max_s (30 s on a Pi); 4 s here keeps the test short.
+    rig = SimLocker(LOCKER, data_dir=tmp_path / "locker", mqtt_port=port, reconnect_max_s=4)
     rig.start()
     try:
         eventually(lambda: rig.service.rules.keys)
@@ -147,9 +148,9 @@ def test_offline_for_longer_than_the_reconnect_backoff_loses_nothing(tmp_path: P
         time.sleep(rig.settings.timing.repeat_window_s)  # H-2's sticker was in view moments ago, at stocking
         rig.insert("H-2", pause=0.15)
         assert rig.service.store.outbox_size() >= 3
-        # Down for longer than paho's longest reconnect delay (30 s), then back on the same port.
-        broker = scenarios.broker_restart(broker, tmp_path / "broker", down_for=35)
-        eventually(lambda: rig.service.link.connected, timeout=45)
+        # Down for longer than the longest reconnect delay, so paho is at its slowest, then back on the same port.
+        broker = scenarios.broker_restart(broker, tmp_path / "broker", down_for=8)
+        eventually(lambda: rig.service.link.connected, timeout=15)
         eventually(lambda: len(cloud.events) == 6, timeout=30)
         seqs = [e["seq"] for e in cloud.events]
         assert seqs == sorted(seqs) == list(range(1, 7))

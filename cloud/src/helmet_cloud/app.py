@@ -45,6 +45,7 @@ from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.services.alerter import AlertSweeper, build_alerting
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.services.lockers import publish_all_configs
+from helmet_cloud.services.watermark import Watermark
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.errors import ProtocolError
 
@@ -79,6 +80,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             sms=make_sender(settings.sms_backend),
             limits=Limits.from_settings(settings),
             metrics=metrics,
+            watermark=Watermark(engine),
             feed_cache=feed_cache,
             alerter=alerter,
         )

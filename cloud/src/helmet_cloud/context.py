@@ -15,6 +15,7 @@ from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.services.alerter import Alerter
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.services.ratelimit import RateLimiter
+from helmet_cloud.services.watermark import Watermark
 from helmet_cloud.settings import CloudSettings
 
 
@@ -44,6 +45,7 @@ class AppContext:
     sms: SmsSender
     limits: Limits
     metrics: Metrics
+    watermark: Watermark
     feed_cache: FeedCache = field(default_factory=FeedCache)
     # Manages lockers' broker users when the broker runs the dynamic-security plugin (docs/mqtt.md).
     broker_admin: DynsecAdmin | None = None

@@ -49,6 +49,8 @@ class MqttSettings(_Section):
     status_interval_s: float = Field(default=60.0, gt=0)
     # Commands older than this (by their ts) are refused: a queued remote unlock must not fire hours later.
     command_max_age_s: float = Field(default=60.0, gt=0)
+    # While the broker is away, reconnect after 1 s, then waits doubling up to this.
+    reconnect_max_s: int = Field(default=30, ge=1, le=600)
 
 
 class CameraSettings(_Section):

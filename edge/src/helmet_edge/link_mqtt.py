@@ -55,7 +55,7 @@ class MqttLink:
         if settings.tls:
             c.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.will_set(topics.topic(locker_id, Channel.STATUS), offline_payload, qos=1, retain=True)
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.reconnect_delay_set(min_delay=1, max_delay=settings.reconnect_max_s)
         c.max_inflight_messages_set(100)
         c.on_socket_open = set_tcp_nodelay
         c.on_connect = self._handle_connect

@@ -37,13 +37,14 @@ class SimLocker:
         clock: Clock | None = None,
         skew_s: float | None = None,
         idle_camera: bool = False,
+        reconnect_max_s: int = 30,
     ) -> None:
         self.locker_id = locker_id
         self.helmet_host = helmet_host
         self._kwargs = {
             "data_dir": data_dir, "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "helmet_host": helmet_host,
             "profile": profile, "fps": fps, "timing": timing, "persist_physical": persist_physical, "clock": clock,
-            "skew_s": skew_s, "idle_camera": idle_camera,
+            "skew_s": skew_s, "idle_camera": idle_camera, "reconnect_max_s": reconnect_max_s,
         }  # fmt: skip
         pin_profile = load_profile(profile)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ class SimLocker:
             locker_id=locker_id,
             data_dir=data_dir,
             pin_profile=profile,
-            mqtt=MqttSettings(host=mqtt_host, port=mqtt_port, resend_after_s=5.0),
+            mqtt=MqttSettings(host=mqtt_host, port=mqtt_port, resend_after_s=5.0, reconnect_max_s=reconnect_max_s),
             camera=CameraSettings(fps=fps),
             timing=timing or TimingSettings(),
             passes=PassSettings(helmet_url_host=helmet_host, **({"skew_s": skew_s} if skew_s is not None else {})),

@@ -8,10 +8,11 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from helmet_cloud.errors import InvalidError
 from helmet_cloud.http.deps import SessionDep, StaffDep
 from helmet_cloud.models import DeadLetter, RawEvent
 from helmet_cloud.services.event_queries import EventFilters, Order, after_event, ordered
@@ -46,7 +47,7 @@ def _decode(cursor: str, size: int) -> list[str]:
     except (binascii.Error, ValueError):
         parts = None
     if not isinstance(parts, list) or len(parts) != size or not all(isinstance(p, str) for p in parts):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not valid: start again without it")
+        raise InvalidError("cursor is not valid: start again without it")
     return parts
 
 
@@ -93,11 +94,11 @@ def list_events(
     if cursor:
         cur_order, ts_text, event_id = _decode(cursor, 3)
         if cur_order != order:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor was made for the other order")
+            raise InvalidError("cursor was made for the other order")
         try:
             ts = datetime.fromisoformat(ts_text)
         except ValueError:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not valid") from None
+            raise InvalidError("cursor is not valid") from None
         q = q.where(after_event(aware(ts), event_id, order))
     rows = session.exec(ordered(q, order).limit(limit + 1)).all()
     page = rows[:limit]
@@ -132,7 +133,7 @@ def list_dead_letters(
     if cursor:
         (before,) = _decode(cursor, 1)
         if not before.isdigit():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not valid")
+            raise InvalidError("cursor is not valid")
         q = q.where(col(DeadLetter.id) < int(before))
     rows = session.exec(q.order_by(col(DeadLetter.id).desc()).limit(limit + 1)).all()
     page = rows[:limit]

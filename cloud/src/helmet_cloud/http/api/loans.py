@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from helmet_cloud.errors import ForbiddenError, NotFoundError
 from helmet_cloud.http.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet, Loan
 
@@ -48,7 +49,7 @@ def list_loans(
         if resident_id:
             q = q.where(Loan.resident_id == resident_id)
     else:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "needs role resident or staff")
+        raise ForbiddenError("needs role resident or staff")
     if status_:
         q = q.where(Loan.status == status_)
     rows = session.exec(q.order_by(col(Loan.borrowed_at).desc()).offset(offset).limit(limit)).all()
@@ -59,5 +60,5 @@ def list_loans(
 def get_helmet(helmet_id: str, session: SessionDep, _: TechnicianDep) -> Helmet:
     helmet = session.get(Helmet, helmet_id)
     if helmet is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no helmet {helmet_id}")
+        raise NotFoundError(f"no helmet {helmet_id}")
     return helmet

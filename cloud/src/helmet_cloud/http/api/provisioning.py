@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from helmet_cloud.adapters.dynsec import BrokerAdminError, DynsecAdmin
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller
-from helmet_cloud.errors import TooManyRequestsError
+from helmet_cloud.errors import ConflictError, NotFoundError, TooManyRequestsError, UpstreamError
 from helmet_cloud.http.deps import AdminDep, CtxDep, SessionDep, TechnicianDep, client_address
 from helmet_cloud.models import Locker
 from helmet_cloud.services import audit
@@ -69,14 +69,14 @@ class ExchangeRequest(BaseModel):
 def _locker(session: Session, locker_id: str) -> Locker:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no locker {locker_id}")
+        raise NotFoundError(f"no locker {locker_id}")
     return locker
 
 
 def _admin(ctx: AppContext, session: Session, locker_id: str) -> DynsecAdmin:
     _locker(session, locker_id)
     if ctx.broker_admin is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "this cloud does not manage broker users (broker_admin_*)")
+        raise ConflictError("this cloud does not manage broker users (broker_admin_*)")
     return ctx.broker_admin
 
 
@@ -99,7 +99,7 @@ def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> Enrolmen
         raise
     except BrokerAdminError as exc:
         session.rollback()
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
+        raise UpstreamError(f"the broker refused: {exc}") from None
     return build_bundle(ctx, session, locker, password, ca_pem)
 
 
@@ -148,7 +148,7 @@ def enrolment_qr_svg(
     except ValueError:
         row = None
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no open enrolment code like that for this locker")
+        raise NotFoundError("no open enrolment code like that for this locker")
     out = io.BytesIO()
     _qr(qr_text(_cloud_url(ctx), code)).save(out, kind="svg", scale=SVG_SCALE, title=f"Enrol {locker_id}")
     return Response(out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
@@ -218,7 +218,7 @@ def new_credentials(locker_id: LockerIdPath, session: SessionDep, ctx: CtxDep, c
     try:
         password = admin.rotate_locker(locker_id)
     except BrokerAdminError as exc:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
+        raise UpstreamError(f"the broker refused: {exc}") from None
     _audit(session, caller, "locker.credentials", locker_id)
     session.commit()
     return Credentials(mqtt_username=locker_id, mqtt_password=password)
@@ -233,7 +233,7 @@ def revoke(locker_id: LockerIdPath, session: SessionDep, ctx: CtxDep, caller: Ad
         admin.delete_locker(locker_id)
     except BrokerAdminError as exc:
         session.rollback()
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the broker refused: {exc}") from None
+        raise UpstreamError(f"the broker refused: {exc}") from None
     _audit(session, caller, "locker.decommission", locker_id)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from helmet_cloud.errors import NotFoundError, NotSignedInError
 from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
 from helmet_cloud.services.residents import allowance
@@ -52,7 +53,7 @@ def me(session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> ResidentPublic:
     """The signed-in resident's account: helmets out and how many more they may borrow now."""
     resident = session.get(Resident, caller.subject)
     if resident is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown resident")
+        raise NotSignedInError("unknown resident")
     return _public(session, resident, ctx.settings.max_helmets_per_resident)
 
 
@@ -77,5 +78,5 @@ def list_residents(
 def get_resident(resident_id: ResidentId, session: SessionDep, ctx: CtxDep, _: StaffDep) -> ResidentPublic:
     resident = session.get(Resident, resident_id)
     if resident is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no resident {resident_id}")
+        raise NotFoundError(f"no resident {resident_id}")
     return _public(session, resident, ctx.settings.max_helmets_per_resident)

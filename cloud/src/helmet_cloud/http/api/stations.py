@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from helmet_cloud.context import AppContext
+from helmet_cloud.errors import NotFoundError
 from helmet_cloud.http.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
 from helmet_cloud.services import stations
@@ -121,7 +122,7 @@ async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> R
 
     found = await _cached(request, ctx, f"api-station:{station_id}", build)
     if not found.body:  # registering a station invalidates the cache, so an absence is never stale
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no station {station_id}")
+        raise NotFoundError(f"no station {station_id}")
     return found
 
 
@@ -164,7 +165,7 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller
 def get_locker(locker_id: LockerIdPath, session: SessionDep, _: TechnicianDep) -> LockerPublic:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no locker {locker_id}")
+        raise NotFoundError(f"no locker {locker_id}")
     return _locker_public(session, locker)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path, status
 from pydantic import Field, field_validator
 from sqlmodel import col, select
 
+from helmet_cloud.errors import ConflictError, NotFoundError
 from helmet_cloud.http.deps import AdminDep, SessionDep
 from helmet_cloud.models import Town, TownBase
 from helmet_cloud.services import audit
@@ -41,14 +42,14 @@ def list_towns(session: SessionDep) -> list[Town]:
 def get_town(town_id: TownId, session: SessionDep) -> Town:
     town = session.get(Town, town_id)
     if town is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no town {town_id}")
+        raise NotFoundError(f"no town {town_id}")
     return town
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_town(body: TownCreate, session: SessionDep, caller: AdminDep) -> Town:
     if session.get(Town, body.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"town {body.id} exists")
+        raise ConflictError(f"town {body.id} exists")
     town = Town.model_validate(body)
     session.add(town)
     audit.record(

@@ -21,8 +21,7 @@ from sqlmodel import Session
 from helmet_cloud.domain.roles import Caller, Role, admits
 from helmet_cloud.domain.security import token_hash
 from helmet_cloud.errors import NotSignedInError
-from helmet_cloud.http.deps import SessionDep
-from helmet_cloud.http.web.live import watermark_of
+from helmet_cloud.http.deps import CtxDep, SessionDep
 from helmet_cloud.http.web.pages import PageError
 from helmet_cloud.models import ApiToken
 from helmet_cloud.services.auth import caller_for_token
@@ -82,14 +81,14 @@ def _login_url(request: Request) -> str:
 def staff_side(*roles: Role) -> Any:
     """A dependency: the signed-in staff-side caller with one of ``roles`` (by rank, as the API's ``require``)."""
 
-    def dep(request: Request, session: SessionDep) -> Caller:
+    def dep(request: Request, session: SessionDep, ctx: CtxDep) -> Caller:
         caller = caller_from_cookie(session, request.cookies.get(STAFF_COOKIE))
         if caller is None or caller.role == Role.RESIDENT:
             raise LoginRequiredError(_login_url(request))
         if not admits(caller.role, *roles):
             raise PageError(403, "Your account may not see this page.")
         # Read before the page reads its data: a change in between makes the live stream refresh the page.
-        request.state.watermark = watermark_of(request).current()
+        request.state.watermark = ctx.watermark.current()
         return caller
 
     return Depends(dep)

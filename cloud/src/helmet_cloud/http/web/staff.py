@@ -269,7 +269,7 @@ def export_events(ctx: CtxDep, caller: StaffPage, days: Annotated[int, Query(ge=
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(
-    request: Request, _caller: TechPage, since: Annotated[str | None, Query(max_length=32)] = None
+    request: Request, ctx: CtxDep, _caller: TechPage, since: Annotated[str | None, Query(max_length=32)] = None
 ) -> AsyncIterator[ServerSentEvent]:
     """``change`` whenever the watermark moves (:mod:`helmet_cloud.http.web.live`); pages then fetch themselves.
 
@@ -277,7 +277,7 @@ async def stream(
     rendering and connecting is not missed.
     """
     last = request.headers.get("last-event-id") or since
-    async for changed, value in live.changes(live.watermark_of(request), last, request.is_disconnected):
+    async for changed, value in live.changes(ctx.watermark, last, request.is_disconnected):
         if changed:
             yield ServerSentEvent(event="change", data=value, id=value)
         else:
