@@ -133,6 +133,10 @@ def main() -> None:
         "",
     ]
     text = "\n".join(head) + "\n" + "\n".join(sections)
+    # A before/after comparison of two commits (bench/ingest_ab.py) is kept with every later run.
+    compared = RESULTS / "ingest_ab.md"
+    if compared.exists() and args.out == BENCH / "RESULTS.md":
+        text += "\n" + compared.read_text().replace("# ", "## ", 1)
     args.out.write_text(text)
     print(f"written to {args.out}", file=sys.stderr)
     if os.environ.get("BENCH_PRINT"):
