@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from support.cloud_events import Recorder, event, inbound, insert_town
 
 from helmet_cloud.adapters.database import alembic_config, make_engine
+from helmet_cloud.domain.states import HelmetStatus, LoanStatus
 from helmet_cloud.ingest.ingestor import HANDLERS, Ingestor
 from helmet_cloud.ingest.records import COLUMNS
 from helmet_cloud.models import DeadLetter, LockerCommand, RawEvent
@@ -96,3 +97,22 @@ def test_resend_requests_are_recorded_as_commands_and_their_acks_land_there(town
         row = s.get(LockerCommand, asked["cmd_id"])
         assert row is not None and row.status == "ok"
         assert s.exec(select(DeadLetter)).all() == []  # the locker's answer is not "an ack for an unknown command"
+
+
+def test_the_database_holds_the_states_values_as_spelled_once(town: Engine) -> None:
+    Ingestor(town, Recorder()).handle(
+        inbound(
+            [
+                event("LK-000A", 1, T0, "helmet.stocked", slot=1, helmet_id="H-1"),
+                event("LK-000A", 2, T0, "helmet.stocked", slot=2, helmet_id="H-2"),
+                event("LK-000A", 3, T0, "helmet.borrowed", slot=1, helmet_id="H-1", resident_id="R-1"),
+                event("LK-000A", 4, T0, "helmet.borrowed", slot=2, helmet_id="H-2", resident_id="R-1"),
+                event("LK-000A", 5, T0, "helmet.returned", slot=3, helmet_id="H-2"),
+            ]
+        )
+    )
+    with town.connect() as conn:
+        helmets = set(conn.execute(text("SELECT status FROM helmet")).scalars())
+        loans = set(conn.execute(text("SELECT status FROM loan")).scalars())
+    assert helmets == {HelmetStatus.IN_SLOT.value, HelmetStatus.ON_LOAN.value}
+    assert loans == {LoanStatus.OPEN.value, LoanStatus.RETURNED.value}

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from helmet_cloud.domain.states import AlertStatus, CommandStatus, HelmetStatus, LoanStatus
 from helmet_protocol.messages import MAX_SLOTS
 
 
@@ -107,7 +108,7 @@ class Helmet(SQLModel, table=True):
     """Where a helmet is, derived from every event about it in time order."""
 
     id: str = Field(primary_key=True, max_length=16)
-    status: str = "unknown"  # in_slot, on_loan, removed, unknown
+    status: str = HelmetStatus.UNKNOWN
     locker_id: str | None = Field(default=None, index=True)
     slot: int | None = None
     holder_id: str | None = None
@@ -136,7 +137,7 @@ class User(SQLModel, table=True):
 
     username: str = Field(primary_key=True, max_length=64)
     password_hash: str
-    role: str  # technician, staff, admin
+    role: str = Field(description="a Role other than resident")
 
 
 class OneTimeCode(SQLModel, table=True):
@@ -174,7 +175,7 @@ class LockerCommand(SQLModel, table=True):
     slot: int | None = None
     requested_by: str
     requested_at: datetime = Field(sa_type=TS)
-    status: str = Field(default="sent", index=True)  # sent, ok, failed
+    status: str = Field(default=CommandStatus.SENT, index=True)
     error: str | None = None
     result: str | None = Field(default=None, description="the ack's data, as JSON")
     answered_at: datetime | None = Field(default=None, sa_type=TS)
@@ -191,7 +192,7 @@ class Loan(SQLModel, table=True):
     borrow_locker_id: str
     returned_at: datetime | None = Field(default=None, sa_type=TS)
     return_locker_id: str | None = None
-    status: str = Field(default="open", index=True)  # open, returned
+    status: str = Field(default=LoanStatus.OPEN, index=True)
     # When the cloud saw the open loan pass each age threshold (settings loan_*); kept after the return.
     overdue_at: datetime | None = Field(default=None, sa_type=TS)
     missing_at: datetime | None = Field(default=None, sa_type=TS)
@@ -252,11 +253,11 @@ class Alert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32, index=True)
-    severity: str = Field(max_length=16)  # info, warning, critical
+    severity: str = Field(max_length=16, description="an AlertSeverity")
     subject_type: str = Field(max_length=16)  # station, locker, slot, helmet, pass, resident
     subject_id: str = Field(max_length=80)
     message: str = Field(max_length=500)
-    status: str = Field(default="open", max_length=16, index=True)  # open, acknowledged, resolved
+    status: str = Field(default=AlertStatus.OPEN, max_length=16, index=True)
     opened_at: datetime = Field(sa_type=TS, index=True)
     last_seen_at: datetime = Field(sa_type=TS)
     acknowledged_at: datetime | None = Field(default=None, sa_type=TS)

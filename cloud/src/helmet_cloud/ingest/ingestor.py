@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from helmet_cloud.adapters.metrics import IngestMetrics
+from helmet_cloud.domain.states import CommandStatus
 from helmet_cloud.ingest import clocks
 from helmet_cloud.ingest.derived import Fact
 from helmet_cloud.ingest.event_store import advance_acks, insert_new
@@ -105,7 +106,7 @@ def _on_cmd_ack(b: _Batch, topic: topics.Topic, m: Inbound) -> None:
     cmd = b.session.get(LockerCommand, ack.cmd_id)
     if cmd is None or cmd.locker_id != topic.locker_id:
         raise ProtocolError(f"ack for unknown command {ack.cmd_id!r}")
-    cmd.status = "ok" if ack.ok else "failed"
+    cmd.status = CommandStatus.OK if ack.ok else CommandStatus.FAILED
     cmd.error = ack.error
     cmd.result = json.dumps(ack.data) if ack.data is not None else None
     cmd.answered_at = ack.ts

@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain.states import HelmetStatus, LoanStatus
 from helmet_cloud.ingest.derived import Fact, HelmetKey, chunks, read_facts, save
 from helmet_cloud.models import Helmet, Loan, RawEvent
 from helmet_cloud.timeutil import aware
@@ -56,7 +57,7 @@ LOAN_FIELDS = (
 @dataclass(slots=True)
 class HelmetRow:
     id: str
-    status: str = "unknown"
+    status: str = HelmetStatus.UNKNOWN
     locker_id: str | None = None
     slot: int | None = None
     holder_id: str | None = None
@@ -175,7 +176,7 @@ def _read(
             helmets[r[0]] = HelmetRow(*values, stored=values)
         q = select(*(col(getattr(Loan, f)) for f in LOAN_FIELDS)).where(col(Loan.helmet_id).in_(part))
         if open_only:
-            q = q.where(Loan.status == "open")
+            q = q.where(Loan.status == LoanStatus.OPEN)
         for r in session.exec(q).all():
             values = _utc(r)
             loans[r[1]][r[0]] = LoanRow(*values, stored=values)
@@ -204,20 +205,30 @@ def _fold(
         ts = aware(e.ts)
         if e.kind == EventKind.HELMET_BORROWED:
             if current is not None:  # a return we never heard of: close at the next borrow
-                current.status, current.returned_at = "returned", ts
+                current.status, current.returned_at = LoanStatus.RETURNED, ts
             was = known.pop(e.event_id, None)
             current = LoanRow(
                 e.event_id, helmet.id, e.resident_id, e.pass_id, ts, e.locker_id, stored=was.stored if was else None
             )
             touched.append(current)
-            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = "on_loan", None, None, e.resident_id
+            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = (
+                HelmetStatus.ON_LOAN,
+                None,
+                None,
+                e.resident_id,
+            )
         elif e.kind in BACK:
             if current is not None:
-                current.status, current.returned_at, current.return_locker_id = "returned", ts, e.locker_id
+                current.status, current.returned_at, current.return_locker_id = LoanStatus.RETURNED, ts, e.locker_id
                 current = None
-            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = "in_slot", e.locker_id, e.slot, None
+            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = (
+                HelmetStatus.IN_SLOT,
+                e.locker_id,
+                e.slot,
+                None,
+            )
         else:  # removed by a technician
-            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = "removed", None, None, None
+            helmet.status, helmet.locker_id, helmet.slot, helmet.holder_id = HelmetStatus.REMOVED, None, None, None
         helmet.since = helmet.applied_ts = ts
         helmet.applied_locker_id, helmet.applied_seq = e.locker_id, e.seq
     return touched

@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller
+from helmet_cloud.domain.states import AlertStatus
 from helmet_cloud.errors import ConflictError, NotFoundError
 from helmet_cloud.models import Alert
 from helmet_cloud.services import audit
@@ -37,7 +38,7 @@ def acknowledge(session: Session, *, caller: Caller, alert_id: int) -> Alert:
     if row.resolved_at is not None:
         raise ConflictError(f"alert {alert_id} is already resolved")
     if row.acknowledged_at is None:
-        row.status, row.acknowledged_at, row.acknowledged_by = "acknowledged", utcnow(), caller.subject
+        row.status, row.acknowledged_at, row.acknowledged_by = AlertStatus.ACKNOWLEDGED, utcnow(), caller.subject
         session.add(row)
         _audit(session, caller, "alert.acknowledge", row)
         session.commit()
@@ -49,7 +50,7 @@ def resolve(session: Session, ctx: AppContext, *, caller: Caller, alert_id: int)
     """Close the alert by hand. If its condition still holds, the next check opens a new one."""
     row = _locked(session, alert_id)
     if row.resolved_at is None:
-        row.status, row.resolved_at, row.resolved_by = "resolved", utcnow(), caller.subject
+        row.status, row.resolved_at, row.resolved_by = AlertStatus.RESOLVED, utcnow(), caller.subject
         session.add(row)
         _audit(session, caller, "alert.resolve", row)
         changes = Changes([("alert.resolved", row)])

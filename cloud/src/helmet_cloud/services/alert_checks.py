@@ -24,6 +24,7 @@ from helmet_cloud.domain.alert_rules import (
     locker_offline,
     stock_alerts,
 )
+from helmet_cloud.domain.states import AlertSeverity
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import IssuedPass, Locker, RawEvent, Station
 from helmet_cloud.services.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
@@ -102,7 +103,7 @@ def check_lockers(
             AlertKind.LOCKER_OFFLINE,
             Subject("locker", lk.id),
             active=offline,
-            severity="critical",
+            severity=AlertSeverity.CRITICAL,
             message=f"locker {lk.id} at {lk.station_id} is offline: {why}{since}",
             now=now,
         )
@@ -133,7 +134,7 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
             AlertKind.DOOR_AJAR,
             subject,
             active=fault == FaultReason.DOOR_AJAR,
-            severity="warning",
+            severity=AlertSeverity.WARNING,
             message=f"{where}: the door was left open",
             now=now,
         )
@@ -143,7 +144,7 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
             AlertKind.SLOT_FAULT,
             subject,
             active=fault is not None and fault != FaultReason.DOOR_AJAR,
-            severity="critical" if fault == FaultReason.LOCK_JAMMED else "warning",
+            severity=AlertSeverity.CRITICAL if fault == FaultReason.LOCK_JAMMED else AlertSeverity.WARNING,
             message=f"{where}: {fault}",
             now=now,
         )
@@ -176,7 +177,7 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
             changes,
             AlertKind.PASS_OVERUSE,
             Subject("pass", pass_id),
-            severity="warning",
+            severity=AlertSeverity.WARNING,
             message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
             f"was honoured for {len(lockers)}: {where}",
             now=now,
@@ -219,7 +220,7 @@ def check_forged(
                 changes,
                 AlertKind.FORGED_PASSES,
                 Subject("locker", locker_id),
-                severity="critical",
+                severity=AlertSeverity.CRITICAL,
                 message=f"{count} forged pass attempts at locker {locker_id} within "
                 f"{settings.forged_pass_window_minutes} min ({reasons})",
                 now=now,

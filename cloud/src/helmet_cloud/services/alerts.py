@@ -17,11 +17,12 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.domain.states import AlertSeverity, AlertStatus
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Alert
 
 SEVERITIES = ("info", "warning", "critical")
-STATUSES = ("open", "acknowledged", "resolved")
+STATUSES = tuple(AlertStatus)
 
 
 class AlertPublic(BaseModel):
@@ -159,7 +160,7 @@ def clear_alert(session: Session, changes: Changes, kind: AlertKind, subject: Su
     row = _unresolved(session, changes, kind, subject)
     if row is not None:
         changes.unresolved.pop((kind.value, subject.type, subject.id), None)
-        row.status, row.resolved_at = "resolved", now
+        row.status, row.resolved_at = AlertStatus.RESOLVED, now
         session.add(row)
         changes.items.append(("alert.resolved", row))
 
@@ -188,11 +189,11 @@ def record_event(
     """An informational alert about something that happened once: opened and resolved together."""
     row = Alert(
         kind=kind.value,
-        severity="info",
+        severity=AlertSeverity.INFO,
         subject_type=subject.type,
         subject_id=subject.id,
         message=message[:500],
-        status="resolved",
+        status=AlertStatus.RESOLVED,
         opened_at=now,
         last_seen_at=now,
         resolved_at=now,

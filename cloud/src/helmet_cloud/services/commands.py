@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller
+from helmet_cloud.domain.states import CommandStatus
 from helmet_cloud.errors import ConflictError, GoneError, InvalidError, NotFoundError, UnavailableError
 from helmet_cloud.models import IssuedPass, Locker, LockerCommand
 from helmet_cloud.services import audit
@@ -74,7 +75,7 @@ def send_command(
     session.commit()
     session.refresh(row)
     if not ctx.mqtt.publish(topics.topic(locker_id, Channel.CMD), cmd.to_json()):
-        row.status, row.error = "failed", "not sent: the cloud has no broker connection"
+        row.status, row.error = CommandStatus.FAILED, "not sent: the cloud has no broker connection"
         session.add(row)
         session.commit()
         raise CommandNotSentError(row.error)

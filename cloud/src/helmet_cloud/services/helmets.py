@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.domain.states import AlertSeverity, HelmetStatus
 from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Helmet
@@ -117,8 +118,8 @@ def check_retired(session: Session, changes: Changes, now: datetime, helmet_ids:
             changes,
             AlertKind.HELMET_RETIRED,
             Subject("helmet", h.id),
-            active=h.retired_at is not None and h.status == "in_slot",
-            severity="warning",
+            active=h.retired_at is not None and h.status == HelmetStatus.IN_SLOT,
+            severity=AlertSeverity.WARNING,
             message=f"retired helmet {h.id} is in locker {h.locker_id} slot {h.slot}: take it out of service",
             now=now,
         )

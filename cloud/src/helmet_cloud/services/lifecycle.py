@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.alert_rules import AlertKind, LoanAges
+from helmet_cloud.domain.states import AlertSeverity, LoanStatus
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Alert, Loan
 from helmet_cloud.services.alerts import Changes, Subject, prefetch, record_event, settle
@@ -39,14 +40,14 @@ def helmets_to_check(session: Session, now: datetime, ages: LoanAges) -> list[st
     """Helmets whose loans may have passed a threshold, been found, or whose alerts may be stale."""
     aged = session.exec(
         select(Loan.helmet_id).where(
-            Loan.status == "open",
+            Loan.status == LoanStatus.OPEN,
             col(Loan.borrowed_at) <= now - ages.overdue,
             col(Loan.lost_at).is_(None),
         )
     ).all()
     unfound = session.exec(
         select(Loan.helmet_id).where(
-            Loan.status != "open", col(Loan.lost_at).is_not(None), col(Loan.found_at).is_(None)
+            Loan.status != LoanStatus.OPEN, col(Loan.lost_at).is_not(None), col(Loan.found_at).is_(None)
         )
     ).all()
     alerted = session.exec(
@@ -76,9 +77,9 @@ def check_helmets(
     prefetch(session, changes, "helmet", ids)
     for helmet_id in ids:
         loans = by_helmet[helmet_id]
-        current = next((ln for ln in reversed(loans) if ln.status == "open"), None)
+        current = next((ln for ln in reversed(loans) if ln.status == LoanStatus.OPEN), None)
         for loan in loans:
-            if loan.status != "open" and loan.lost_at is not None and loan.found_at is None:
+            if loan.status != LoanStatus.OPEN and loan.lost_at is not None and loan.found_at is None:
                 loan.found_at = now
                 session.add(loan)
                 where = f" at {loan.return_locker_id}" if loan.return_locker_id else ""
@@ -121,7 +122,7 @@ def _settle(session: Session, changes: Changes, helmet_id: str, loan: Loan | Non
         AlertKind.HELMET_OVERDUE,
         subject,
         active=overdue,
-        severity="critical" if missing else "warning",
+        severity=AlertSeverity.CRITICAL if missing else AlertSeverity.WARNING,
         message=f"{who} is {'missing' if missing else 'overdue'}",
         now=now,
     )
@@ -131,7 +132,7 @@ def _settle(session: Session, changes: Changes, helmet_id: str, loan: Loan | Non
         AlertKind.HELMET_LOST,
         subject,
         active=lost,
-        severity="critical",
+        severity=AlertSeverity.CRITICAL,
         message=f"{who} is lost",
         now=now,
     )

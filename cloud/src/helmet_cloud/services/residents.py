@@ -7,12 +7,15 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from helmet_cloud.domain.allowance import Allowance
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.models import IssuedPass, Loan, RawEvent
 from helmet_protocol.events import EventKind
 
 
 def allowance(session: Session, resident_id: str, *, limit: int, now: datetime) -> Allowance:
-    held = session.exec(select(func.count()).where(Loan.resident_id == resident_id, Loan.status == "open")).one()
+    held = session.exec(
+        select(func.count()).where(Loan.resident_id == resident_id, Loan.status == LoanStatus.OPEN)
+    ).one()
     live = session.exec(
         select(IssuedPass).where(IssuedPass.holder_id == resident_id, col(IssuedPass.expires_at) > now)
     ).all()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.http.api.events import EventFiltersDep
 from helmet_cloud.http.csv_export import CSV, CsvResponse, events_csv, loans_csv
 from helmet_cloud.http.deps import CtxDep, StaffDep
@@ -24,7 +25,7 @@ def export_events(ctx: CtxDep, _: StaffDep, filters: EventFiltersDep) -> CsvResp
 def export_loans(
     ctx: CtxDep,
     _: StaffDep,
-    status_: Annotated[Literal["open", "returned"] | None, Query(alias="status")] = None,
+    status_: Annotated[LoanStatus | None, Query(alias="status")] = None,
     resident_id: Annotated[str | None, Query(max_length=16)] = None,
     helmet_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[datetime | None, Query(description="borrowed at or after (ISO 8601)")] = None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 
+from helmet_cloud.domain.states import HelmetStatus
 from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet
 from helmet_cloud.services import helmet_actions
@@ -81,9 +82,7 @@ def register_helmets(body: HelmetRegistration, session: SessionDep, caller: Tech
 def list_helmets(
     session: SessionDep,
     _: TechnicianDep,
-    status_: Annotated[
-        Literal["in_slot", "on_loan", "removed", "unknown"] | None, Query(alias="status", description="where it is")
-    ] = None,
+    status_: Annotated[HelmetStatus | None, Query(alias="status", description="where it is")] = None,
     retired: bool | None = None,
     registered: bool | None = None,
     prefix: Annotated[str | None, Query(max_length=16)] = None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import ForbiddenError, NotFoundError
 from helmet_cloud.http.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet, Loan
@@ -36,7 +37,7 @@ class LoanPublic(BaseModel):
 def list_loans(
     session: SessionDep,
     caller: CallerDep,
-    status_: Literal["open", "returned"] | None = Query(default=None, alias="status"),
+    status_: Annotated[LoanStatus | None, Query(alias="status")] = None,
     resident_id: str | None = Query(default=None, max_length=16),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=DB_INT_MAX),

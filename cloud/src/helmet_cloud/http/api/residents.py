@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import NotFoundError, NotSignedInError
 from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
@@ -34,7 +35,9 @@ class ResidentPublic(BaseModel):
 def _public(session: Session, resident: Resident, limit: int) -> ResidentPublic:
     mine = allowance(session, resident.id, limit=limit, now=utcnow())
     lost = session.exec(
-        select(Loan.id).where(Loan.resident_id == resident.id, Loan.status == "open", col(Loan.lost_at).is_not(None))
+        select(Loan.id).where(
+            Loan.resident_id == resident.id, Loan.status == LoanStatus.OPEN, col(Loan.lost_at).is_not(None)
+        )
     ).all()
     return ResidentPublic(
         id=resident.id,

@@ -13,6 +13,10 @@ import logging
 from functools import cache
 from pathlib import Path
 
+from helmet_cloud.domain.roles import Role
+from helmet_cloud.domain.states import AlertSeverity, AlertStatus, CommandStatus, HelmetStatus, LoanStatus
+from helmet_protocol.events import SlotState
+
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "zh")
@@ -64,12 +68,9 @@ def gettext(lang: str, message: str) -> str:
 
 # Messages that reach ``_()`` as values rather than literals in a template: states, statuses, roles,
 # login errors and chart titles (page errors are found in the code). The catalog test checks these too.
+_STATES = (*SlotState, *HelmetStatus, *LoanStatus, *AlertStatus, *AlertSeverity, *CommandStatus)
 DYNAMIC_MESSAGES = (
-    *("occupied", "empty", "unlocking", "open", "disabled", "fault"),
-    *("acknowledged", "resolved", "sent", "ok", "failed", "returned"),
-    *("info", "warning", "critical"),
-    *("technician", "staff", "admin"),
-    *("in_slot", "on_loan", "removed", "unknown"),
+    *dict.fromkeys(str(v) for v in (*_STATES, *(r for r in Role if r != Role.RESIDENT))),
     "Wrong username or password.",
     "Borrows and returns per hour",
     "Borrows and returns per day",

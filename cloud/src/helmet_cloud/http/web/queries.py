@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.models import Alert, Helmet, Loan, Locker, LockerCommand, RawEvent, Slot, Station
 from helmet_cloud.services.station_stock import station_stock
 from helmet_cloud.services.stations import StationStatus, station_status
@@ -41,7 +42,7 @@ class Overview:
 
 
 def overview(session: Session) -> Overview:
-    open_loans = select(func.count()).select_from(Loan).where(Loan.status == "open")
+    open_loans = select(func.count()).select_from(Loan).where(Loan.status == LoanStatus.OPEN)
     online = Counter(dict(session.exec(select(Locker.online, func.count()).group_by(col(Locker.online))).all()))
     return Overview(
         helmets_in_stations=sum(

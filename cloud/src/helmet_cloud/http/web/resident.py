@@ -12,6 +12,7 @@ from sqlmodel import Session, col, func, select
 
 from helmet_cloud.domain.phones import phone_number
 from helmet_cloud.domain.roles import Caller
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import CloudError, InvalidError, NotSignedInError
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.web import queries
@@ -47,7 +48,7 @@ def _resident(request: Request, session: Session) -> Caller | None:
 
 
 def _mine(session: Session, caller: Caller) -> list[Loan]:
-    q = select(Loan).where(Loan.resident_id == caller.subject, Loan.status == "open")
+    q = select(Loan).where(Loan.resident_id == caller.subject, Loan.status == LoanStatus.OPEN)
     return list(session.exec(q.order_by(col(Loan.borrowed_at).desc())).all())
 
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlmodel import col, select
 
 from helmet_cloud.domain import rebalance
+from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import CloudError, NotSignedInError
 from helmet_cloud.http.csv_export import events_csv, loans_csv
 from helmet_cloud.http.deps import CtxDep, SessionDep
@@ -203,9 +204,9 @@ def loans_page(
     if status in ("open", "returned"):
         q = q.where(Loan.status == status)
     elif status == "overdue":
-        q = q.where(Loan.status == "open", col(Loan.overdue_at).is_not(None), col(Loan.lost_at).is_(None))
+        q = q.where(Loan.status == LoanStatus.OPEN, col(Loan.overdue_at).is_not(None), col(Loan.lost_at).is_(None))
     elif status == "lost":
-        q = q.where(Loan.status == "open", col(Loan.lost_at).is_not(None))
+        q = q.where(Loan.status == LoanStatus.OPEN, col(Loan.lost_at).is_not(None))
     if station:
         q = q.where(col(Loan.borrow_locker_id).in_([lk.id for lk in queries.lockers_of(session, station)]))
     if resident:
