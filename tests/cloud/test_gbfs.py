@@ -14,7 +14,6 @@ from support.cloud_events import Recorder, event, inbound, register_town, status
 from support.cloud_users import user_headers
 
 from helmet_cloud.ingest.ingestor import Ingestor
-from helmet_cloud.services import feedcache
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.settings import CloudSettings
 
@@ -113,10 +112,13 @@ def by_station(api: TestClient) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def town(api: TestClient, settings: CloudSettings, engine: Engine) -> Ingestor:
-    """ST-A with a 4-slot locker, ST-B with a 4-slot locker, registered through the API; an ingestor on the DB."""
+    """ST-A with a 4-slot locker, ST-B with a 4-slot locker, registered through the API; an ingestor on the DB.
+
+    The ingestor tells the app of its commits, as ``serve``'s own worker does, so cached documents go stale.
+    """
     staff = user_headers(api, settings, role="staff")
     register_town(api, staff, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)})
-    return Ingestor(engine, Recorder())
+    return Ingestor(engine, Recorder(), after_commit=api.app.state.ctx.after_commit)  # type: ignore[attr-defined]
 
 
 def test_the_manifest_lists_every_feed_by_absolute_url_and_each_one_is_valid(api: TestClient, town: Ingestor) -> None:
@@ -216,7 +218,7 @@ def test_the_cache_expires_after_the_ttl_and_on_a_bump() -> None:
     assert cache.get("k", 60, build) == b"1"
     now[0] += 1
     assert cache.get("k", 60, build) == b"2"  # the ttl ran out
-    feedcache.bump()
+    cache.invalidate()
     assert cache.get("k", 60, build) == b"3"  # ingest changed something
     assert cache.get("z", 0, build) == b"4"
     assert cache.get("z", 0, build) == b"5"  # ttl 0: never served again

@@ -16,6 +16,8 @@ from helmet_cloud.domain.states import HelmetStatus, LoanStatus
 from helmet_cloud.ingest.ingestor import HANDLERS, Ingestor
 from helmet_cloud.ingest.records import COLUMNS
 from helmet_cloud.models import DeadLetter, LockerCommand, RawEvent
+from helmet_cloud.services.committed import CommitHook, Committed
+from helmet_cloud.services.feedcache import FeedCache
 from helmet_protocol.messages import CommandAck
 from helmet_protocol.topics import Channel
 
@@ -116,3 +118,22 @@ def test_the_database_holds_the_states_values_as_spelled_once(town: Engine) -> N
         loans = set(conn.execute(text("SELECT status FROM loan")).scalars())
     assert helmets == {HelmetStatus.IN_SLOT.value, HelmetStatus.ON_LOAN.value}
     assert loans == {LoanStatus.OPEN.value, LoanStatus.RETURNED.value}
+
+
+def test_a_failing_subscriber_does_not_keep_a_commit_from_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    hook, heard = CommitHook(), []
+
+    def broken(_change: Committed) -> None:
+        raise RuntimeError("webhook down")
+
+    cache = FeedCache()
+    hook.subscribe(broken)
+    hook.subscribe(cache.changed)
+    hook.subscribe(heard.append)
+    assert cache.get("doc", 60, lambda: b"1") == b"1"
+    hook(Committed(lockers_heard=frozenset({"LK-000A"})))  # nothing the feed shows
+    assert cache.get("doc", 60, lambda: b"2") == b"1"
+    hook(Committed(feed_changed=True))
+    assert cache.get("doc", 60, lambda: b"3") == b"3"
+    assert [c.feed_changed for c in heard] == [False, True]
+    assert "after-commit subscriber" in caplog.text and "webhook down" in caplog.text

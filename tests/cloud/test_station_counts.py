@@ -50,7 +50,7 @@ def surfaces(api: TestClient, station_id: str) -> dict[str, tuple[int, ...]]:
 def town(api: TestClient, settings: CloudSettings, engine: Engine) -> Ingestor:
     staff = user_headers(api, settings, role="staff")
     register_town(api, staff, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-A", 2)})
-    return Ingestor(engine, Recorder())
+    return Ingestor(engine, Recorder(), after_commit=api.app.state.ctx.after_commit)  # type: ignore[attr-defined]
 
 
 def test_a_station_in_awkward_states_shows_the_same_counts_everywhere(

@@ -22,7 +22,7 @@ class Town:
         self.engine = engine
         self.now = T0
         self.alerter = Alerter(settings, engine, notify=notify, clock=lambda: self.now)
-        self.ingestor = Ingestor(engine, lambda *_: None, on_commit=self.alerter.after_ingest)
+        self.ingestor = Ingestor(engine, lambda *_: None, after_commit=self.alerter.after_commit)
         self.seqs: dict[str, int] = {}
         insert_town(engine, {"LK-000A": ("ST-A", 4), "LK-000B": ("ST-B", 4)}, slots=True)
 

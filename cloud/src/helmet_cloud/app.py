@@ -84,6 +84,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             feed_cache=feed_cache,
             alerter=alerter,
         )
+        ctx.after_commit.subscribe(feed_cache.changed)
+        ctx.after_commit.subscribe(alerter.after_commit)
         ctx_holder.append(ctx)
         app.state.ctx = ctx
         if settings.broker_admin_username and settings.broker_admin_password:
@@ -99,7 +101,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         if webhooks is not None:
             webhooks.start()
         worker = (
-            IngestWorker(settings, engine, metrics=metrics.ingest, on_commit=alerter.after_ingest)
+            IngestWorker(settings, engine, metrics=metrics.ingest, after_commit=ctx.after_commit)
             if settings.ingest_in_process
             else None
         )

@@ -93,7 +93,9 @@ def ingest(
     engine = make_engine(settings.database_url)
     # Event-driven alerts here; the time-based sweep runs in the API process.
     alerter, webhooks = build_alerting(settings, engine)
-    worker = IngestWorker(settings, engine, worker_id=worker_id, metrics=metrics.ingest, on_commit=alerter.after_ingest)
+    worker = IngestWorker(
+        settings, engine, worker_id=worker_id, metrics=metrics.ingest, after_commit=alerter.after_commit
+    )
     if metrics_port is not None:
         serve_worker_http(metrics_port, metrics, lambda: worker.mqtt.reach.report(worker.mqtt.connected.is_set()))
     stop = threading.Event()

@@ -13,6 +13,7 @@ from helmet_cloud.adapters.passkeys import PassKeys
 from helmet_cloud.adapters.sms import SmsSender
 from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.services.alerter import Alerter
+from helmet_cloud.services.committed import CommitHook
 from helmet_cloud.services.feedcache import FeedCache
 from helmet_cloud.services.ratelimit import RateLimiter
 from helmet_cloud.services.watermark import Watermark
@@ -47,6 +48,8 @@ class AppContext:
     metrics: Metrics
     watermark: Watermark
     feed_cache: FeedCache = field(default_factory=FeedCache)
+    # Told of every commit that changes derived state: the feed cache and the alerter listen.
+    after_commit: CommitHook = field(default_factory=CommitHook)
     # Manages lockers' broker users when the broker runs the dynamic-security plugin (docs/mqtt.md).
     broker_admin: DynsecAdmin | None = None
     # Runs alert checks after actions that change what alerts watch (retiring a helmet, resolving by hand).

@@ -28,7 +28,7 @@ from helmet_cloud.ingest.inventory import update_helmets
 from helmet_cloud.ingest.records import Inbound, StoredEvent
 from helmet_cloud.ingest.slot_state import update_slots
 from helmet_cloud.models import DeadLetter, Locker, LockerCommand, Slot
-from helmet_cloud.services import feedcache
+from helmet_cloud.services.committed import Committed
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.errors import ProtocolError
@@ -38,8 +38,8 @@ from helmet_protocol.topics import Channel
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], object]
-# Called after each committed batch with its newly stored events and the lockers heard from (alerts).
-AfterCommit = Callable[[list[StoredEvent], set[str]], None]
+# Told of each committed batch: its newly stored events, the lockers heard from, whether the feed changed.
+AfterCommit = Callable[[Committed], None]
 RESEND_EVERY = timedelta(seconds=30)
 # Who the resend commands ingest sends itself are recorded as requested by.
 INGEST = "ingest"
@@ -163,12 +163,12 @@ class Ingestor:
         publish: Publish,
         metrics: IngestMetrics | None = None,
         *,
-        on_commit: AfterCommit | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self.engine = engine
         self.publish = publish
         self.metrics = metrics
-        self.on_commit = on_commit
+        self.after_commit = after_commit
 
     def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep a message ingest could not apply, with the reason, in its own transaction."""
@@ -199,8 +199,6 @@ class Ingestor:
             for locker_id in b.heard:  # last, so each locker's changes go out in one UPDATE
                 lockers[locker_id].last_heard_at = b.now
             session.commit()
-        if b.feed_changed:
-            feedcache.bump()
         if self.metrics is not None:
             self.metrics.observe_batch(
                 stored=[(e.kind, e.known, e.ts) for e in new],
@@ -213,9 +211,9 @@ class Ingestor:
         for locker_id, cmd in resends:
             log.info("asking %s to resend from seq %d", locker_id, cmd.from_seq)
             self.publish(topics.topic(locker_id, Channel.CMD), cmd.to_json(), False)
-        if self.on_commit is not None:
+        if self.after_commit is not None:
             try:
-                self.on_commit(new, b.heard)
+                self.after_commit(Committed(new, frozenset(b.heard), b.feed_changed))
             except Exception:  # alerts must never hold up ingest or its acks
                 log.exception("after-commit hook failed for a batch of %d", len(batch))
 

@@ -39,7 +39,7 @@ class IngestWorker:
         *,
         worker_id: str | None = None,
         metrics: IngestMetrics | None = None,
-        on_commit: AfterCommit | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self.settings = settings
         self.queue: queue.Queue[Inbound] = queue.Queue()
@@ -57,7 +57,7 @@ class IngestWorker:
             on_message=lambda t, p, retained: self.queue.put(Inbound(t, p, None if retained else utcnow())),
         )
         self.ingestor = Ingestor(
-            engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r), metrics, on_commit=on_commit
+            engine, lambda t, p, r: self.mqtt.publish(t, p, retain=r), metrics, after_commit=after_commit
         )
         self.handled = 0  # messages applied by this worker
         self._stop = threading.Event()

@@ -21,7 +21,6 @@ from sqlmodel import Session, col, select
 from helmet_cloud.adapters.webhooks import WebhookSender
 from helmet_cloud.domain.alert_rules import FAULT_KINDS, FORGED_REASONS
 from helmet_cloud.ingest.inventory import HELMET_KINDS, SLOT_KINDS
-from helmet_cloud.ingest.records import StoredEvent
 from helmet_cloud.models import Locker
 from helmet_cloud.services.alert_checks import (
     check_forged,
@@ -31,6 +30,7 @@ from helmet_cloud.services.alert_checks import (
     check_stations,
 )
 from helmet_cloud.services.alerts import Changes, Notice
+from helmet_cloud.services.committed import Committed
 from helmet_cloud.services.helmets import check_retired
 from helmet_cloud.services.lifecycle import check_helmets
 from helmet_cloud.settings import CloudSettings
@@ -59,8 +59,9 @@ class Alerter:
         self.notify = notify
         self.clock = clock
 
-    def after_ingest(self, new: list[StoredEvent], heard: set[str]) -> None:
+    def after_commit(self, change: Committed) -> None:
         """Evaluate what one committed ingest batch touched: its newly stored events and the lockers heard from."""
+        new, heard = change.events, change.lockers_heard
         stocked = {e.locker_id for e in new if e.kind in SLOT_KINDS}
         helmets = {e.helmet_id for e in new if e.helmet_id and e.kind in HELMET_KINDS}
         slots = {(e.locker_id, e.slot) for e in new if e.slot is not None and e.kind in FAULT_KINDS}

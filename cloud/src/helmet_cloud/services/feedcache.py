@@ -1,10 +1,11 @@
 """Serialised public feed documents, kept until ingest changes what they show or their ttl runs out.
 
-Ingest calls :func:`bump` after a commit that changed slots or a locker's
-status; the API does after registering a station or a locker. The counter
-lives in this process only: an API replica in another process never sees the
-bumps of an ingest worker elsewhere, so there a document is rebuilt when its
-ttl runs out, which is what the feed's ``ttl`` promises consumers anyway.
+The app subscribes :meth:`FeedCache.changed` to its commit hook
+(:mod:`helmet_cloud.services.committed`): a commit of ingest in the same
+process that changed slots or a locker's status, or a station or locker
+registered, makes every document stale. An API replica in another process
+never hears an ingest worker elsewhere, so there a document is rebuilt when
+its ttl runs out, which is what the feed's ``ttl`` promises consumers anyway.
 """
 
 from __future__ import annotations
@@ -14,20 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_lock = threading.Lock()
-_generation = 0
-
-
-def bump() -> None:
-    """Mark every cached document stale."""
-    global _generation
-    with _lock:
-        _generation += 1
-
-
-def generation() -> int:
-    with _lock:
-        return _generation
+from helmet_cloud.services.committed import Committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +32,25 @@ class FeedCache:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        """Mark every cached document stale."""
+        with self._lock:
+            self._generation += 1
+
+    def changed(self, change: Committed) -> None:
+        """A commit hook subscriber: stale when the commit changed what the feed shows."""
+        if change.feed_changed:
+            self.invalidate()
+
+    def _current(self) -> int:
+        with self._lock:
+            return self._generation
 
     def peek(self, key: str) -> bytes | None:
         """The cached bytes for ``key`` if they are still good; never builds (safe on the event loop)."""
-        gen, now = generation(), self._clock()
+        gen, now = self._current(), self._clock()
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and entry.generation == gen and now < entry.expires:
@@ -57,7 +60,7 @@ class FeedCache:
     def get(self, key: str, ttl: float, build: Callable[[], bytes]) -> bytes:
         """The cached bytes for ``key``, or ``build()``'s, stored for at most ``ttl`` seconds."""
         # Read the generation before building: a bump during the build leaves the new entry stale.
-        gen, now = generation(), self._clock()
+        gen, now = self._current(), self._clock()
         cached = self.peek(key)
         if cached is not None:
             return cached

@@ -13,7 +13,8 @@ from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller
 from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError, UpstreamError
 from helmet_cloud.models import Locker, Station, StationBase, Town
-from helmet_cloud.services import audit, feedcache
+from helmet_cloud.services import audit
+from helmet_cloud.services.committed import Committed
 from helmet_cloud.services.lockers import ensure_slots, publish_config
 from helmet_cloud.services.station_stock import station_stock
 from helmet_protocol.messages import MAX_SLOTS
@@ -51,7 +52,7 @@ def station_status(session: Session, stations: Sequence[Station]) -> list[Statio
     return out
 
 
-def create_station(session: Session, *, caller: Caller, station: Station) -> Station:
+def create_station(session: Session, ctx: AppContext, *, caller: Caller, station: Station) -> Station:
     """Register a station in an existing town, audited; the public feed shows it at once."""
     if session.get(Town, station.town_id) is None:
         raise InvalidError(f"no town {station.town_id}")
@@ -67,12 +68,14 @@ def create_station(session: Session, *, caller: Caller, station: Station) -> Sta
         detail={"name": station.name, "town_id": station.town_id},
     )
     session.commit()
-    feedcache.bump()
+    ctx.after_commit(Committed(feed_changed=True))
     session.refresh(station)
     return station
 
 
-def update_station(session: Session, *, caller: Caller, station_id: str, changes: dict[str, Any]) -> Station:
+def update_station(
+    session: Session, ctx: AppContext, *, caller: Caller, station_id: str, changes: dict[str, Any]
+) -> Station:
     """Rename a station, correct its address or change its alert thresholds, audited."""
     station = session.get(Station, station_id)
     if station is None:
@@ -93,7 +96,7 @@ def update_station(session: Session, *, caller: Caller, station_id: str, changes
         detail={"before": before, "after": changes},
     )
     session.commit()
-    feedcache.bump()
+    ctx.after_commit(Committed(feed_changed=True))
     session.refresh(station)
     return station
 
@@ -140,7 +143,7 @@ def register_locker(
             session.rollback()
             raise UpstreamError(f"the broker refused: {exc}") from None
     session.commit()
-    feedcache.bump()
+    ctx.after_commit(Committed(feed_changed=True))
     session.refresh(locker)
     publish_config(ctx, locker)
     return locker, password

@@ -72,8 +72,8 @@ class LockerPublic(LockerBase):
 
 
 @router.post("/stations", status_code=status.HTTP_201_CREATED)
-def create_station(body: StationCreate, session: SessionDep, caller: StaffDep) -> Station:
-    return stations.create_station(session, caller=caller, station=Station.model_validate(body))
+def create_station(body: StationCreate, session: SessionDep, ctx: CtxDep, caller: StaffDep) -> Station:
+    return stations.create_station(session, ctx, caller=caller, station=Station.model_validate(body))
 
 
 _STATION_LIST = TypeAdapter(list[StationStatus])
@@ -127,10 +127,12 @@ async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> R
 
 
 @router.patch("/stations/{station_id}")
-def update_station(station_id: StationId, body: StationUpdate, session: SessionDep, caller: StaffDep) -> Station:
+def update_station(
+    station_id: StationId, body: StationUpdate, session: SessionDep, ctx: CtxDep, caller: StaffDep
+) -> Station:
     """Rename a station, correct its address or change its alert thresholds."""
     changes = body.model_dump(exclude_unset=True)
-    return stations.update_station(session, caller=caller, station_id=station_id, changes=changes)
+    return stations.update_station(session, ctx, caller=caller, station_id=station_id, changes=changes)
 
 
 @router.get("/lockers")
