@@ -66,7 +66,7 @@ def station_information(session: Session, settings: CloudSettings) -> dict[str, 
     return {"stations": out}
 
 
-def station_status(session: Session, *, now: datetime) -> dict[str, Any]:
+def station_status_feed(session: Session, *, now: datetime) -> dict[str, Any]:
     """Per station: helmets and free slots, and whether an online locker lends and takes them back.
 
     The counts are :mod:`helmet_cloud.domain.station_counts`' (the API's and the pages'); the four add up to

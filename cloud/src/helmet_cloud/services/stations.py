@@ -33,7 +33,7 @@ class StationStatus(StationBase):
     lockers_online: int
 
 
-def station_status(session: Session, stations: Sequence[Station]) -> list[StationStatus]:
+def stations_with_counts(session: Session, stations: Sequence[Station]) -> list[StationStatus]:
     stock = station_stock(session, [s.id for s in stations])
     out = []
     for s in stations:

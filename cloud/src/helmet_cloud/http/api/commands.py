@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
@@ -13,7 +13,7 @@ from helmet_cloud.http.deps import CallerDep, CtxDep, ResidentDep, SessionDep, T
 from helmet_cloud.models import LockerCommand
 from helmet_cloud.services import commands
 from helmet_cloud.services.commands import CommandPublic
-from helmet_protocol.messages import MAX_SLOTS
+from helmet_protocol.messages import MAX_SLOTS, CmdOp
 from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(prefix="/api", tags=["commands"])
@@ -21,7 +21,9 @@ LockerIdPath = Annotated[str, Path(pattern=LOCKER_ID_RE.pattern)]
 
 
 class CommandRequest(BaseModel):
-    op: Literal["unlock", "disable_slot", "enable_slot", "selftest", "reboot"]
+    op: CmdOp = Field(
+        description="one of the ops a technician sends by hand: unlock, disable_slot, enable_slot, selftest, reboot"
+    )
     slot: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
 
 

@@ -61,9 +61,9 @@ def station_information(request: Request, ctx: CtxDep) -> Response:
 
 
 @router.get("/station_status.json", name="gbfs_station_status")
-def station_status(request: Request, ctx: CtxDep) -> Response:
+def gbfs_station_status(request: Request, ctx: CtxDep) -> Response:
     """Helmets available (as vehicles), free slots (as docks), and whether the station lends and takes back."""
-    return _serve(request, ctx, "station_status", lambda s: gbfs.station_status(s, now=utcnow()))
+    return _serve(request, ctx, "station_status", lambda s: gbfs.station_status_feed(s, now=utcnow()))
 
 
 @router.get("/system_alerts.json", name="gbfs_system_alerts")

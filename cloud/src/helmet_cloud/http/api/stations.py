@@ -16,7 +16,7 @@ from helmet_cloud.errors import NotFoundError
 from helmet_cloud.http.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
 from helmet_cloud.services import stations
-from helmet_cloud.services.stations import StationStatus, station_status
+from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_protocol.topics import LOCKER_ID_RE
 
 router = APIRouter(prefix="/api", tags=["stations"])
@@ -107,7 +107,7 @@ async def list_stations(
         q = select(Station).order_by(col(Station.id))
         if town is not None:
             q = q.where(Station.town_id == town)
-        return _STATION_LIST.dump_json(station_status(session, list(session.exec(q).all())))
+        return _STATION_LIST.dump_json(stations_with_counts(session, list(session.exec(q).all())))
 
     return await _cached(request, ctx, f"api-stations:{town or ''}", build)
 
@@ -118,7 +118,7 @@ async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> R
     # cache built with another could exhaust the pool under load and wait for itself.
     def build(session: Session) -> bytes:
         station = session.get(Station, station_id)
-        return b"" if station is None else station_status(session, [station])[0].model_dump_json().encode()
+        return b"" if station is None else stations_with_counts(session, [station])[0].model_dump_json().encode()
 
     found = await _cached(request, ctx, f"api-station:{station_id}", build)
     if not found.body:  # registering a station invalidates the cache, so an absence is never stale

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.models import Alert, Helmet, Loan, Locker, LockerCommand, RawEvent, Slot, Station
 from helmet_cloud.services.station_stock import station_stock
-from helmet_cloud.services.stations import StationStatus, station_status
+from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import aware
 from helmet_protocol.events import EventKind
 
@@ -59,7 +59,7 @@ def overview(session: Session) -> Overview:
 
 
 def all_stations(session: Session) -> list[StationStatus]:
-    return station_status(session, list(session.exec(select(Station).order_by(col(Station.id))).all()))
+    return stations_with_counts(session, list(session.exec(select(Station).order_by(col(Station.id))).all()))
 
 
 def capacity(s: StationStatus) -> int:

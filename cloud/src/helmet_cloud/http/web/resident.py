@@ -22,7 +22,7 @@ from helmet_cloud.http.web.session import RESIDENT_COOKIE, ResidentCsrf, caller_
 from helmet_cloud.models import IssuedPass, Loan, Locker, LockerCommand, Station
 from helmet_cloud.services import auth, commands, passes
 from helmet_cloud.services.residents import allowance
-from helmet_cloud.services.stations import station_status
+from helmet_cloud.services.stations import stations_with_counts
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
 from helmet_protocol.topics import LOCKER_ID_RE
@@ -55,7 +55,7 @@ def _mine(session: Session, caller: Caller) -> list[Loan]:
 @router.get("/s/{station_id}")
 def station(request: Request, station_id: StationPath, session: SessionDep, ctx: CtxDep) -> Response:
     st = _station(session, station_id)
-    status = station_status(session, [st])[0]
+    status = stations_with_counts(session, [st])[0]
     caller = _resident(request, session)
     context: dict[str, Any] = {"station": status, "caller": caller, "step": "phone", "error": None}
     if caller is not None:
@@ -81,7 +81,7 @@ def send_code(
 ) -> Response:
     """Text a code through the sign-in API, then ask for it."""
     st = _station(session, station_id)
-    status = station_status(session, [st])[0]
+    status = stations_with_counts(session, [st])[0]
     try:
         number = phone_number(phone)
     except InvalidError:
@@ -104,7 +104,7 @@ def verify(
     try:
         token = auth.verify_code(session, ctx, phone=phone_number(phone), code=code.strip())
     except (InvalidError, NotSignedInError):
-        status = station_status(session, [st])[0]
+        status = stations_with_counts(session, [st])[0]
         context = {"station": status, "caller": None, "step": "code", "phone": phone, "error": "bad_code"}
         return page(request, "resident/station.html", context, status_code=401)
     response = see_other(f"/s/{st.id}")
@@ -165,7 +165,7 @@ def show_pass(
         command = None
     used = session.exec(select(func.count()).select_from(Loan).where(Loan.pass_id == issued.id)).one()
     context = {
-        "station": station_status(session, [st])[0],
+        "station": stations_with_counts(session, [st])[0],
         "caller": caller,
         "issued": issued,
         "qr": qr_svg(issued.text or "", "Borrow pass"),

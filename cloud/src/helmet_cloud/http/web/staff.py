@@ -24,7 +24,7 @@ from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, Te
 from helmet_cloud.models import Alert, Loan, Station
 from helmet_cloud.services import alert_actions, auth
 from helmet_cloud.services.event_queries import EventFilters
-from helmet_cloud.services.stations import StationStatus, station_status
+from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
@@ -137,7 +137,7 @@ def station_page(
     ids = [lk.id for lk in lockers]
     context = {
         "caller": caller,
-        "station": station_status(session, [station])[0],
+        "station": stations_with_counts(session, [station])[0],
         "lockers": lockers,
         "health": queries.slot_health(session, ids),
         "events": queries.recent_events(session, ids),

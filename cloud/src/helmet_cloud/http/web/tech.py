@@ -20,7 +20,7 @@ from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, TechPage
 from helmet_cloud.models import Helmet, Loan, Locker, Station
 from helmet_cloud.services import commands, enrolment, helmet_actions, passes, stations
 from helmet_cloud.services.helmets import HelmetQuery, listing
-from helmet_protocol.messages import MAX_SLOTS
+from helmet_protocol.messages import MAX_SLOTS, CmdOp
 
 router = APIRouter(prefix="/tech", include_in_schema=False)
 HelmetFilter = Literal["", "in_slot", "on_loan", "removed", "unknown", "retired"]
@@ -118,7 +118,7 @@ def command(
     ctx: CtxDep,
     caller: TechPage,
     locker_id: Annotated[str, Path(max_length=16)],
-    op: Annotated[Literal["unlock", "disable_slot", "enable_slot", "selftest"], Form()],
+    op: Annotated[CmdOp, Form()],
     slot: Annotated[int | None, Form(ge=1, le=MAX_SLOTS)] = None,
     back: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
