@@ -204,7 +204,7 @@ def test_documents_are_served_from_cache_until_something_changes(
     assert ids == ["ST-A", "ST-B", "ST-C"]
 
 
-def test_the_cache_expires_after_the_ttl_and_on_a_bump() -> None:
+def test_the_cache_expires_after_the_ttl_and_when_invalidated() -> None:
     now = [100.0]
     cache = FeedCache(clock=lambda: now[0])
     built: list[int] = []

@@ -218,6 +218,11 @@ def publish_ack(ctx: AppContext, locker_id: str, seq: int) -> None:
     ctx.mqtt.publish(topics.topic(locker_id, Channel.ACK), Ack(locker_id=locker_id, seq=seq).to_json(), retain=True)
 
 
+def cloud_url(ctx: AppContext) -> str:
+    """Where a Pi exchanges its code: the cloud's public address, as the enrolment QR names it."""
+    return f"https://{ctx.settings.public_host}"
+
+
 @dataclass(frozen=True, slots=True)
 class EnrolmentCodeIssued:
     locker_id: str
@@ -245,5 +250,5 @@ def create_code(
         detail={"expires_at": issued.expires_at.isoformat()},
     )
     session.commit()
-    text = qr_text(f"https://{ctx.settings.public_host}", issued.code)
+    text = qr_text(cloud_url(ctx), issued.code)
     return EnrolmentCodeIssued(locker_id=locker_id, code=issued.code, expires_at=issued.expires_at, qr_text=text)

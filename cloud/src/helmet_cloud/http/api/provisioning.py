@@ -26,6 +26,7 @@ from helmet_cloud.services.enrolment import (
     broker_ca,
     build_bundle,
     claim,
+    cloud_url,
     create_code,
     new_broker_password,
     open_code,
@@ -78,10 +79,6 @@ def _admin(ctx: AppContext, session: Session, locker_id: str) -> DynsecAdmin:
     if ctx.broker_admin is None:
         raise ConflictError("this cloud does not manage broker users (broker_admin_*)")
     return ctx.broker_admin
-
-
-def _cloud_url(ctx: AppContext) -> str:
-    return f"https://{ctx.settings.public_host}"
 
 
 def _qr(text: str) -> segno.QRCode:
@@ -150,7 +147,7 @@ def enrolment_qr_svg(
     if row is None:
         raise NotFoundError("no open enrolment code like that for this locker")
     out = io.BytesIO()
-    _qr(qr_text(_cloud_url(ctx), code)).save(out, kind="svg", scale=SVG_SCALE, title=f"Enrol {locker_id}")
+    _qr(qr_text(cloud_url(ctx), code)).save(out, kind="svg", scale=SVG_SCALE, title=f"Enrol {locker_id}")
     return Response(out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
