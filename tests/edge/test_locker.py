@@ -390,6 +390,38 @@ def test_maintenance_ends_and_stickers_return_again() -> None:
     assert locker.machines[out.opened[0]].record.purpose == Purpose.RETURN
 
 
+def test_the_technician_shows_their_pass_again_to_leave_maintenance() -> None:
+    locker = make_locker(FREE, FREE)
+    tech = make_pass(role=Role.TECHNICIAN, holder_id="T-7")
+    locker.scan(tech, wall=NOW, mono=0.0, honoured=never)
+    out = locker.scan(tech, wall=NOW, mono=10.0, honoured=lambda _: True)  # the same pass, honoured at the first scan
+    assert out is not None and out.feedback == Feedback.MAINTENANCE_END
+    assert out.opened == [] and out.honour == [] and out.events == []
+    assert not locker.in_maintenance(10.5)
+    out = locker.scan(sticker("H-0099"), wall=NOW, mono=11.0, honoured=never)
+    assert out is not None and locker.machines[out.opened[0]].record.purpose == Purpose.RETURN
+    # Shown a third time, the used pass is refused like any replay: it does not re-open maintenance mode.
+    out = locker.scan(tech, wall=NOW, mono=20.0, honoured=lambda _: True)
+    assert out is not None and out.feedback == Feedback.REJECTED and not locker.in_maintenance(20.5)
+
+
+def test_another_technician_or_a_forged_pass_does_not_end_maintenance() -> None:
+    locker = make_locker(FREE, FREE)
+    locker.scan(make_pass(role=Role.TECHNICIAN, holder_id="T-7"), wall=NOW, mono=0.0, honoured=never)
+    forged = make_pass(role=Role.TECHNICIAN, holder_id="T-7", key=Ed25519PrivateKey.generate())
+    out = locker.scan(forged, wall=NOW, mono=10.0, honoured=never)
+    assert out is not None and out.feedback == Feedback.REJECTED and locker.in_maintenance(10.5)
+    other = make_pass(role=Role.TECHNICIAN, holder_id="T-8")
+    out = locker.scan(other, wall=NOW, mono=20.0, honoured=never)  # a colleague takes over: maintenance goes on
+    assert out is not None and out.feedback == Feedback.MAINTENANCE and locker.in_maintenance(20.5)
+
+
+def test_every_feedback_has_an_led_pattern() -> None:
+    from helmet_edge.slots_gpiozero import _PATTERNS
+
+    assert set(_PATTERNS) == {f.value for f in Feedback}
+
+
 # -- codes that are not ours -------------------------------------------------------------
 
 

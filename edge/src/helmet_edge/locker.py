@@ -32,6 +32,7 @@ class Feedback(StrEnum):
     SLOT_OPEN = "slot_open"
     FAULT = "fault"
     MAINTENANCE = "maintenance"
+    MAINTENANCE_END = "maintenance_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,8 @@ class Locker:
             )
             if p.pass_id in self.rules.revoked:
                 raise PassRejectedError(RejectReason.REVOKED, "pass was revoked")
+            if p.role == Role.TECHNICIAN and self.in_maintenance(mono) and p.holder_id == self._technician:
+                return self._leave_maintenance(p.holder_id)
             if honoured(p.pass_id):
                 raise PassRejectedError(RejectReason.REPLAYED, "pass was already used here")
         except PassRejectedError as exc:
@@ -145,6 +148,12 @@ class Locker:
             log.info("maintenance mode ended by a resident pass")
             self._maintenance_until, self._technician = 0.0, None
         return self._borrow(p, mono)
+
+    def _leave_maintenance(self, technician: str) -> Outcome:
+        """The technician in maintenance mode shows a pass of theirs again: done here, residents may come."""
+        self._maintenance_until, self._technician = 0.0, None
+        log.info("maintenance mode ended by technician %s", technician)
+        return Outcome(feedback=Feedback.MAINTENANCE_END, message="maintenance mode ended")
 
     def _honour(self, p: Pass) -> tuple[str, datetime]:
         # verify_pass accepts a pass until expires_at + skew: remember it that long.

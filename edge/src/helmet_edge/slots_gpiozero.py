@@ -30,6 +30,7 @@ _PATTERNS: dict[str, tuple[float, float, int]] = {
     "rejected": (0.08, 0.08, 4),
     "fault": (0.3, 0.3, 3),
     "maintenance": (1.0, 0.2, 1),
+    "maintenance_end": (1.0, 0.3, 2),
 }
 
 

@@ -111,7 +111,11 @@ def put_back(rig: SimLocker, helmet_id: str, *, timeout: float = READ_TIMEOUT) -
 
 
 def stock(rig: SimLocker, technician_pass: str, helmets: list[str]) -> list[str]:
-    """A technician opens maintenance mode and puts ``helmets`` in; returns those that went in."""
+    """A technician opens maintenance mode, puts ``helmets`` in and shows the pass again to leave it.
+
+    Returns the helmets that went in.
+    """
+    shown = time.monotonic()
     if not _show(rig, technician_pass, timeout=10.0).read:
         raise TimeoutError(f"{rig.locker_id} did not read the technician pass")
     stocked = []
@@ -119,4 +123,8 @@ def stock(rig: SimLocker, technician_pass: str, helmets: list[str]) -> list[str]
         if put_back(rig, helmet, timeout=10.0) is None:
             break
         stocked.append(helmet)
+    # The kiosk acts on a code once per repeat window: the pass comes out of the pocket again after it.
+    time.sleep(max(0.0, shown + rig.service.rules.repeat_window + 0.5 - time.monotonic()))
+    if not _show(rig, technician_pass, timeout=10.0).read:
+        raise TimeoutError(f"{rig.locker_id} did not read the technician pass to leave maintenance mode")
     return stocked

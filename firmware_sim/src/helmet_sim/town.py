@@ -197,13 +197,13 @@ class Town:
         """Stations and lockers in the cloud, one edge instance each, helmets stocked by a technician.
 
         ``progress(step, done, total)`` hears each step: "lockers started", "lockers connected", "lockers stocked",
-        "maintenance mode runs out (s)".
+        "residents come".
         """
         tell: Progress = progress or (lambda _step, _done, _total: None)
         o = self.options
         profile = PROFILES[o.slots]
-        # Maintenance mode ends only by time (or a resident's pass): a sticker shown while it lasts stocks
-        # the helmet instead of returning it. Keep it short and let it run out before residents come.
+        # A sticker shown in maintenance mode stocks the helmet instead of returning it: the technician leaves
+        # it with their pass after each batch, and the short window is the fallback if a locker missed that.
         timing = TimingSettings(poll_hz=o.poll_hz, door_open_fault_s=o.door_open_fault_s, maintenance_s=MAINTENANCE_S)
         for i, place in enumerate(self.places):
             locker_id = f"LK-{i + 1:04d}"
@@ -262,9 +262,9 @@ class Town:
                 technician = technician_pass() if n == 0 else self.admin.technician_pass()
                 if not self.pass_kid:
                     self.pass_kid = decode_pass(technician)[0].kid
-                last_read[0] = time.monotonic()
                 batch = helmets[n : n + 6]  # well within maintenance mode, even on a loaded machine
                 stocked = kiosk.stock(rig, technician, batch)
+                last_read[0] = time.monotonic()
                 n += len(stocked)
                 if len(stocked) < len(batch):
                     break
@@ -273,13 +273,10 @@ class Town:
 
         with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
             self.helmets = sum(pool.map(stock, jobs))
-        # Every locker leaves maintenance mode (and the stickers' repeat window passes) before residents come.
-        wait = max(0.0, last_read[0] + MAINTENANCE_S + 0.5 - time.monotonic())
-        total = math.ceil(wait)
-        for second in range(total):
-            tell("maintenance mode runs out (s)", second, total)
-            self.sleep_real(min(1.0, wait - second))
-        tell("maintenance mode runs out (s)", total, total)
+        # Each technician left maintenance mode with their pass; the last stickers' repeat window passes
+        # before residents come.
+        self.sleep_real(max(0.0, last_read[0] + self.rigs[0].service.rules.repeat_window + 0.5 - time.monotonic()))
+        tell("residents come", 1, 1)
 
     # -- running -----------------------------------------------------------------------
 
