@@ -73,6 +73,18 @@ class CloudSettings(BaseSettings):
     sms_backend: str = "log"
     otp_ttl_minutes: int = 10
     token_ttl_hours: int = 24 * 30
+    # Sign-in limits (docs/operations.md, "Sign-in limits"). Per phone number, counted in the database over a
+    # window that starts with the first try after the last window ended: tries at a code (right or wrong; a new
+    # code does not reset them) and codes sent. Codes sent per client address, in a sliding window per API process.
+    sign_in_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    code_tries_per_window: int = Field(default=5, ge=1, le=100)
+    codes_sent_per_window: int = Field(default=3, ge=1, le=100)
+    codes_sent_per_window_per_ip: int = Field(default=20, ge=1, le=100_000)
+    # Passwords: after this many failed sign-ins in a row (per account; per client address), each further try
+    # waits twice as long as the one before, from 1 s up to password_backoff_max_seconds (per API process).
+    password_free_failures: int = Field(default=5, ge=1, le=1000)
+    password_free_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    password_backoff_max_seconds: int = Field(default=900, ge=1, le=24 * 3600)
 
     # The public GBFS feed (docs/api.md): how the system names itself, and how long a document stays fresh.
     feed_system_id: str = Field(default="helmet-station", pattern=r"^[A-Za-z0-9._-]{1,64}$")
