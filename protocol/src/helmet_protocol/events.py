@@ -32,6 +32,7 @@ class RejectReason(StrEnum):
     UNKNOWN_KEY = "unknown_key"
     REPLAYED = "replayed"
     REVOKED = "revoked"
+    USED_ELSEWHERE = "used_elsewhere"  # honoured at another locker: the cloud's config.used_pass_ids
     MALFORMED = "malformed"
     OVER_QUANTITY = "over_quantity"
     NO_HELMETS = "no_helmets"

@@ -189,6 +189,8 @@ class LockerConfig(Message):
     pass_keys: dict[str, str] = Field(max_length=16)
     max_quantity: int = Field(default=4, ge=1, le=16)
     revoked_pass_ids: list[Id] = Field(default_factory=list, max_length=256)
+    # Passes already honoured at another locker (or sent there by "open now"): refused as used_elsewhere.
+    used_pass_ids: list[Id] = Field(default_factory=list, max_length=256)
     helmet_url_host: str | None = Field(default=None, max_length=253)
     ts: Timestamp
 
