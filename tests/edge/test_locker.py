@@ -185,6 +185,29 @@ def test_revoked_pass_is_rejected() -> None:
     assert states(locker) == [FULL, FULL]
 
 
+def test_a_pass_used_at_another_locker_is_refused_with_its_own_reason() -> None:
+    text = make_pass(quantity=2)
+    locker = make_locker(FULL, FULL, rules=replace(RULES, used=frozenset({pass_id(text)})))
+    event = only_rejection(locker.scan(text, wall=NOW, mono=0.0, honoured=never))
+    assert (event.reason, event.pass_id, event.resident_id) == ("used_elsewhere", pass_id(text), "R-42")
+    assert states(locker) == [FULL, FULL]
+
+
+def test_withdrawn_beats_used_here_which_beats_used_elsewhere() -> None:
+    """revoked, then replayed, then used_elsewhere: each locker says the most specific reason it knows."""
+    text = make_pass()
+    pid = pass_id(text)
+    here = {pid}.__contains__
+    both = replace(RULES, revoked=frozenset({pid}), used=frozenset({pid}))
+    assert only_rejection(make_locker(FULL, rules=both).use_pass(text, wall=NOW, mono=0.0, honoured=here)).reason == (
+        "revoked"
+    )
+    used = replace(RULES, used=frozenset({pid}))
+    assert only_rejection(make_locker(FULL, rules=used).use_pass(text, wall=NOW, mono=0.0, honoured=here)).reason == (
+        "replayed"
+    )
+
+
 def flip_signed_byte(text: bytes) -> bytes:
     b32 = text[len(PREFIX) :].decode()
     raw = bytearray(base64.b32decode(b32 + "=" * (-len(b32) % 8)))

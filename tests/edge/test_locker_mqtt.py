@@ -17,7 +17,7 @@ from support.fake_cloud import LOCKER, FakeCloud
 from support.waiting import eventually
 
 from helmet_protocol.messages import Ack, Command
-from helmet_protocol.passes import Role, issue_pass
+from helmet_protocol.passes import Role, decode_pass, issue_pass
 from helmet_sim import scenarios
 from helmet_sim.broker import Broker, start_mosquitto
 from helmet_sim.network import Cable
@@ -100,6 +100,24 @@ def test_new_keys_and_revocations_apply_as_config_changes(rig: SimLocker, cloud:
     eventually(lambda: "k2" in rig.service.rules.keys)
     rig.show(a_pass(key=new_key, kid="k2"), seconds=0.6)
     assert len(rig.take(1, timeout=3)) == 1
+
+
+def test_passes_the_config_refuses_are_refused_by_scan_and_by_command_each_with_its_reason(
+    rig: SimLocker, cloud: FakeCloud
+) -> None:
+    stock(rig, "H-1", "H-2")
+    withdrawn, used, fresh = a_pass(), a_pass(), a_pass()
+    cloud.send_config(KEY, revoked=[decode_pass(withdrawn)[0].pass_id], used=[decode_pass(used)[0].pass_id])
+    eventually(lambda: rig.service.rules.used)
+    rig.show(withdrawn, seconds=0.6)
+    refused = cloud.command("c-1", "borrow", pass_text=used)
+    assert not refused["ok"] and refused["error"].startswith("used_elsewhere:") and refused["data"]["opened"] == []
+    assert rig.physical.released() == []
+    eventually(lambda: cloud.kinds()[-2:] == ["pass.rejected", "pass.rejected"])
+    assert [e["reason"] for e in sorted(cloud.events, key=lambda e: e["seq"])[-2:]] == ["revoked", "used_elsewhere"]
+    # A pass neither list names still opens; the locker keeps the lists across a restart (stored config).
+    assert cloud.command("c-2", "borrow", pass_text=fresh)["ok"]
+    assert rig.service.store.get_json("config")["used_pass_ids"] == [decode_pass(used)[0].pass_id]
 
 
 def test_a_frozen_camera_is_reported_in_the_status(rig: SimLocker, cloud: FakeCloud) -> None:

@@ -67,12 +67,15 @@ class FakeCloud:
     def publish(self, channel: str, payload: bytes, *, retain: bool = False) -> None:
         self.client.publish(f"helmet/v1/{LOCKER}/{channel}", payload, qos=1, retain=retain)
 
-    def send_config(self, *keys: Ed25519PrivateKey, revoked: list[str] | None = None) -> None:
+    def send_config(
+        self, *keys: Ed25519PrivateKey, revoked: list[str] | None = None, used: list[str] | None = None
+    ) -> None:
         cfg = LockerConfig(
             locker_id=LOCKER,
             slot_count=6,
             pass_keys={f"k{i}": public_key_b64(k) for i, k in enumerate(keys, 1)},
             revoked_pass_ids=revoked or [],
+            used_pass_ids=used or [],
             helmet_url_host="helmets.example.org",
             ts=datetime.now(UTC),
         )

@@ -16,11 +16,13 @@ from helmet_protocol.messages import LockerConfig
 
 
 def rules_from(settings: EdgeSettings, cloud: LockerConfig | None) -> Rules:
-    """The local bootstrap rules, with the cloud's keys, limits, revocations and slot count when it sent them."""
+    """The local bootstrap rules, with the cloud's keys, limits, refused passes and slot count when it sent them."""
     p, t = settings.passes, settings.timing
-    keys, max_q, revoked, host, slot_count = p.keys, p.max_quantity, frozenset[str](), p.helmet_url_host, None
+    keys, max_q, host, slot_count = p.keys, p.max_quantity, p.helmet_url_host, None
+    revoked, used = frozenset[str](), frozenset[str]()
     if cloud is not None:
         keys, max_q, revoked = cloud.pass_keys, cloud.max_quantity, frozenset(cloud.revoked_pass_ids)
+        used = frozenset(cloud.used_pass_ids)
         host = cloud.helmet_url_host or host
         slot_count = cloud.slot_count
     return Rules(
@@ -28,6 +30,7 @@ def rules_from(settings: EdgeSettings, cloud: LockerConfig | None) -> Rules:
         max_quantity=max_q,
         skew=timedelta(seconds=p.skew_s),
         revoked=revoked,
+        used=used,
         helmet_host=host,
         maintenance_seconds=t.maintenance_s,
         repeat_window=t.repeat_window_s,

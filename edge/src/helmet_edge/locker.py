@@ -42,7 +42,8 @@ class Rules:
     keys: Mapping[str, Ed25519PublicKey]
     max_quantity: int = 4
     skew: timedelta = DEFAULT_SKEW
-    revoked: frozenset[str] = frozenset()
+    revoked: frozenset[str] = frozenset()  # withdrawn by the cloud (config.revoked_pass_ids)
+    used: frozenset[str] = frozenset()  # honoured at another locker (config.used_pass_ids)
     helmet_host: str | None = None
     maintenance_seconds: float = 300.0
     repeat_window: float = 4.0
@@ -136,6 +137,8 @@ class Locker:
                 return self._leave_maintenance(p.holder_id)
             if honoured(p.pass_id):
                 raise PassRejectedError(RejectReason.REPLAYED, "pass was already used here")
+            if p.pass_id in self.rules.used:
+                raise PassRejectedError(RejectReason.USED_ELSEWHERE, "pass was already used at another locker")
         except PassRejectedError as exc:
             parsed = None if exc.reason == RejectReason.MALFORMED else decode_pass(data)[0]
             return self._rejected(exc, parsed)

@@ -224,7 +224,10 @@ class LockerLoop:
         self._check_locker(cfg.locker_id)
         self.locker.rules = rules_from(self.settings, cfg)
         self.store.put_json("config", cfg.model_dump(mode="json"))
-        log.info("config applied: %d pass key(s), max quantity %d", len(cfg.pass_keys), cfg.max_quantity)
+        log.info(
+            "config applied: %d pass key(s), max quantity %d, %d withdrawn and %d used-elsewhere pass(es)",
+            len(cfg.pass_keys), cfg.max_quantity, len(cfg.revoked_pass_ids), len(cfg.used_pass_ids),
+        )  # fmt: skip
         self._check_slot_count(cfg)
 
     def _on_cmd(self, payload: bytes, mono: float) -> None:

@@ -6,7 +6,7 @@ Each line on stdin is one request; each answer is one JSON line on stdout:
     {"op": "take", "count": 2}                           take helmets from released slots
     {"op": "insert", "helmet_id": "H-0001"}              sticker to camera, helmet into the slot
     {"op": "close_all"}                                  shut every open door
-    {"op": "state"}                                      what the slots physically hold
+    {"op": "state"}                                      what the slots physically hold (and the passes refused)
     {"op": "quit"}
 """
 
@@ -75,6 +75,8 @@ def serve(
                         outbox=rig.service.store.outbox_size(),
                         connected=rig.service.link.connected,
                         pass_keys=len(rig.service.rules.keys),
+                        revoked=sorted(rig.service.rules.revoked),
+                        used=sorted(rig.service.rules.used),
                         released=[sl.number for sl in rig.physical.released()],
                         doors_open=[n for n, sl in rig.physical.slots.items() if sl.door_open],
                     )
