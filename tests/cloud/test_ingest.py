@@ -64,6 +64,18 @@ def test_a_gap_holds_the_ack_and_asks_the_locker_to_resend(town: Engine) -> None
         ("helmet/v1/LK-9999/events", b"{}", "not registered"),
         ("helmet/v1/LK-000A/cmd", b"{}", "do not publish on cmd"),
         ("helmet/v1/LK-000A/events", b'{"v": 1, "event_id": "e1", "locker_id": "LK-000A", "seq": "x"}', "seq"),
+        # Issue 16, finding 9: wrong JSON types are refused, not converted ("yes" and 0 were read as booleans).
+        (
+            "helmet/v1/LK-000A/status",
+            b'{"v": 1, "locker_id": "LK-000A", "online": "yes", "boot_id": "b", "fw": "1", '
+            b'"ts": "2026-11-28T08:00:00Z"}',
+            "online: Input should be a valid boolean",
+        ),
+        (
+            "helmet/v1/LK-000A/status",
+            b'{"v": 1, "locker_id": "LK-000A", "online": 0, "boot_id": "b", "fw": "1", "ts": "2026-11-28T08:00:00Z"}',
+            "online: Input should be a valid boolean",
+        ),
     ],
 )
 def test_bad_payloads_are_dead_lettered_and_good_ones_still_stored(

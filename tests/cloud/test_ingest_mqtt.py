@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
@@ -100,3 +102,47 @@ def test_a_message_that_breaks_ingest_is_dead_lettered_and_the_rest_go_through(
     publisher.disconnect()
     publisher.loop_stop()
     worker.stop()
+
+
+def test_a_refused_event_never_takes_the_seq_the_real_one_needs(
+    settings: CloudSettings, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16, finding 9. A payload whose seq is the text "2" was read as seq 2 and stored, and the locker's
+    real seq 2 was then dropped as a duplicate; a seq past 64 bits reached the database, logged a traceback and
+    was dead-lettered as an internal error. Both are refused at decode now, each with its reason."""
+    from helmet_cloud.models import DeadLetter, Locker
+
+    insert_town(engine, {"LK-0001": ("ST-1", 6)})
+    worker = IngestWorker(settings, engine, worker_id="w-strict")
+    worker.start()
+    assert worker.mqtt.connected.wait(10)
+    publisher = _client(settings.mqtt_port, "locker")
+    now = datetime.now(UTC)
+
+    def send(payload: bytes) -> None:
+        publisher.publish("helmet/v1/LK-0001/events", payload, qos=1).wait_for_publish(5)
+
+    def wire(seq: object, event_id: str) -> bytes:
+        _, payload = event("LK-0001", 1, now, "pass.rejected", reason="expired", event_id=event_id)
+        return json.dumps(json.loads(payload) | {"seq": seq}).encode()
+
+    with caplog.at_level(logging.WARNING):
+        send(wire(1, "e-1"))
+        send(wire("2", "e-forged"))
+        send(wire(2**64, "e-huge"))
+        send(wire(2, "e-2"))
+        send(wire(3, "e-3"))
+        with Session(engine) as s:
+            eventually(lambda: s.exec(select(func.count()).select_from(DeadLetter)).one() == 2, timeout=15)
+            eventually(lambda: (s.expire_all(), s.get(Locker, "LK-0001"))[1].acked_seq == 3, timeout=15)
+            stored = {e.seq: e.event_id for e in s.exec(select(RawEvent)).all()}
+            reasons = sorted(d.reason for d in s.exec(select(DeadLetter)).all())
+    publisher.disconnect()
+    publisher.loop_stop()
+    worker.stop()
+    assert stored == {1: "e-1", 2: "e-2", 3: "e-3"}
+    assert reasons == [
+        "invalid Event: seq: Input should be a valid integer",
+        "invalid Event: seq: Input should be less than or equal to 9223372036854775807",
+    ]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], "a traceback was logged"

@@ -14,6 +14,7 @@ from helmet_protocol.messages import (
     CMD_OPS,
     COMMAND_ARGS,
     MAX_PAYLOAD_BYTES,
+    MAX_SEQ,
     MAX_SLOTS,
     Ack,
     CmdOp,
@@ -154,3 +155,70 @@ def test_version_must_be_the_integer_one(v: str) -> None:
 
 def test_optional_timestamp_may_be_null() -> None:
     assert decode(Command, b'{"v": 1, "cmd_id": "c1", "op": "selftest", "ts": null}').ts is None
+
+
+EVENT = {
+    "v": 1,
+    "event_id": "e1",
+    "locker_id": "LK-0001",
+    "seq": 3,
+    "ts": "2026-11-28T09:00:00.123Z",
+    "kind": "helmet.borrowed",
+    "slot": 1,
+}
+STATUS = {"v": 1, "locker_id": "LK-0001", "online": True, "boot_id": "b", "fw": "1", "ts": "2026-11-28T09:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("model", "raw", "where"),
+    [
+        (Event, EVENT | {"seq": "3"}, "seq: Input should be a valid integer"),
+        (Event, EVENT | {"seq": 3.0}, "seq: Input should be a valid integer"),
+        (Event, EVENT | {"seq": True}, "seq: Input should be a valid integer"),
+        (Event, EVENT | {"slot": "1"}, "slot: Input should be a valid integer"),
+        (Event, EVENT | {"helmet_id": 42}, "helmet_id: Input should be a valid string"),
+        (Event, EVENT | {"ts": 1796029200}, "ts: .*ISO 8601"),
+        (Event, EVENT | {"ts": "1796029200"}, "ts: .*ISO 8601"),
+        (Status, STATUS | {"online": "yes"}, "online: Input should be a valid boolean"),
+        (Status, STATUS | {"online": 0}, "online: Input should be a valid boolean"),
+        (Status, STATUS | {"camera_ok": 1}, "camera_ok: Input should be a valid boolean"),
+        (Ack, {"v": 1, "locker_id": "LK-0001", "seq": "7"}, "seq: Input should be a valid integer"),
+        (Command, {"v": 1, "cmd_id": "c1", "op": "resend", "from_seq": "2"}, "from_seq: Input should be a valid"),
+        (Command, {"v": 1, "cmd_id": "c1", "op": "unlock", "slot": "2"}, "slot: Input should be a valid integer"),
+    ],
+)
+def test_values_of_the_wrong_json_type_are_refused_not_converted(
+    model: type[Event | Status | Ack | Command], raw: dict[str, object], where: str
+) -> None:
+    """Issue 16, finding 9: pydantic's lax mode read "3" as 3, "yes" and 0 as booleans, 1796029200 as a time."""
+    with pytest.raises(PayloadError, match=f"invalid {model.__name__}: {where}"):
+        decode(model, json.dumps(raw))
+
+
+def test_state_slot_numbers_must_be_integers() -> None:
+    raw = {"v": 1, "locker_id": "LK-0001", "seq": 0, "ts": "2026-11-28T09:00:00Z", "slots": [{"slot": "1"}]}
+    with pytest.raises(PayloadError, match=r"slots\.0\.slot: Input should be a valid integer"):
+        decode(State, json.dumps(raw | {"slots": [{"slot": "1", "state": "empty"}]}))
+
+
+def test_seq_is_bounded_by_what_a_64_bit_column_holds() -> None:
+    assert decode(Event, json.dumps(EVENT | {"seq": MAX_SEQ})).seq == 2**63 - 1
+    for model, raw in ((Event, EVENT), (Ack, {"v": 1, "locker_id": "LK-0001"})):
+        with pytest.raises(PayloadError, match=f"seq: Input should be less than or equal to {MAX_SEQ}"):
+            decode(model, json.dumps(raw | {"seq": MAX_SEQ + 1}))
+    with pytest.raises(PayloadError, match="from_seq: Input should be less than or equal"):
+        decode(Command, json.dumps({"v": 1, "cmd_id": "c1", "op": "resend", "from_seq": 2**64}))
+
+
+def test_a_number_too_long_for_python_is_a_payload_error_not_a_value_error() -> None:
+    with pytest.raises(PayloadError, match="not usable JSON"):
+        decode(Ack, '{"v": 1, "locker_id": "LK-0001", "seq": 1' + "0" * 5000 + "}")
+
+
+def test_well_typed_values_still_decode_and_python_built_models_are_not_strict() -> None:
+    assert decode(Status, json.dumps(STATUS | {"ts": "2026-11-28T10:00:00+01:00"})).ts == datetime(
+        2026, 11, 28, 9, tzinfo=UTC
+    )
+    assert decode(Event, json.dumps(EVENT)).slot == 1
+    # Trusted code may still build a model from text (the edge's stored config does).
+    assert Event.model_validate(EVENT | {"ts": "2026-11-28T09:00:00Z"}).ts == datetime(2026, 11, 28, 9, tzinfo=UTC)

@@ -3,12 +3,19 @@
 Every payload is a UTF-8 JSON object of at most :data:`MAX_PAYLOAD_BYTES`
 with ``"v": 1``. Unknown fields are ignored so that newer senders do not break
 older receivers; an unknown ``v`` is refused with :class:`PayloadError`.
+
+:func:`decode` reads a payload in pydantic's strict JSON mode: a value of the
+wrong JSON type is refused, never converted (``"seq": "3"``, ``"slot": "1"``,
+``"online": "yes"`` or ``0``), and a timestamp is ISO 8601 text. Sequence
+numbers are at most :data:`MAX_SEQ`, what a database's 64-bit integer holds.
+(Models built in Python, from trusted values, are not strict.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -18,6 +25,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -60,12 +68,34 @@ def _require_aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str)]
+_ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _wire_ts(value: object) -> object:
+    """A timestamp is a datetime (built in Python) or ISO 8601 text; pydantic alone would read "12345" as Unix
+    seconds, and its strict mode no ISO text at all once a validator has run, so the text is parsed here."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_TS.match(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("timestamp must be ISO 8601 text, like 2026-11-28T09:00:00.123Z")
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_wire_ts), PlainSerializer(format_ts, return_type=str)]
 LockerId = Annotated[str, Field(pattern=LOCKER_ID_RE.pattern)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 MAX_SLOTS = 256
 """The most slots one locker may have; slot numbers run from 1 to this."""
 SlotNo = Annotated[int, Field(ge=1, le=MAX_SLOTS)]
+MAX_SEQ = 2**63 - 1
+"""The largest ``seq``: a signed 64-bit integer, as PostgreSQL's ``bigint`` and SQLite hold it."""
+Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+"""An event's sequence number (and ``resend``'s ``from_seq``)."""
+SeqCovered = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+"""The ``seq`` an ``ack`` or a ``state`` covers: 0 before the first event."""
 
 
 class Message(BaseModel):
@@ -101,7 +131,7 @@ class Event(Message):
 
     event_id: Id
     locker_id: LockerId
-    seq: int = Field(ge=1)
+    seq: Seq
     ts: Timestamp
     kind: str = Field(max_length=64)
     slot: SlotNo | None = None
@@ -132,7 +162,7 @@ class State(Message):
     """``state`` (retained): the locker's view of every slot at ``seq``."""
 
     locker_id: LockerId
-    seq: int = Field(ge=0)
+    seq: SeqCovered
     ts: Timestamp
     slots: list[SlotReport] = Field(max_length=MAX_SLOTS)
 
@@ -160,7 +190,7 @@ class Command(Message):
     op: CmdOp
     slot: SlotNo | None = None
     pass_text: str | None = Field(default=None, max_length=1024)
-    from_seq: int | None = Field(default=None, ge=1)
+    from_seq: Seq | None = None
     ts: Timestamp | None = None
 
     @model_validator(mode="after")
@@ -199,14 +229,15 @@ class Ack(Message):
     """``ack`` (retained): every event of this locker up to ``seq`` is stored."""
 
     locker_id: LockerId
-    seq: int = Field(ge=0)
+    seq: SeqCovered
 
 
 M = TypeVar("M", bound=Message)
 
 
 def decode(model: type[M], payload: bytes | str) -> M:
-    """Parse and validate one payload, or raise :class:`PayloadError` saying why."""
+    """Parse and validate one payload (strictly: no value of the wrong JSON type is converted), or raise
+    :class:`PayloadError` saying why."""
     raw = payload.encode() if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
@@ -216,12 +247,15 @@ def decode(model: type[M], payload: bytes | str) -> M:
         raise PayloadError("payload is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise PayloadError(f"payload is not JSON: {exc.msg} at char {exc.pos}") from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int conversion limit)
+        raise PayloadError(f"payload is not usable JSON: {exc}"[:200]) from None
     if not isinstance(data, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
     if type(data.get("v")) is not int or data["v"] != 1:
         raise PayloadError(f"unsupported protocol version v={data.get('v')!r}; this side speaks v=1")
     try:
-        return model.model_validate(data)
+        # Strict JSON mode: strings stay strings, numbers numbers, booleans booleans (an int is still a float).
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()
