@@ -141,10 +141,16 @@ class User(SQLModel, table=True):
 
 
 class OneTimeCode(SQLModel, table=True):
+    """A phone number's sign-in code and its two limits (services/auth): tries at a code and codes sent, each
+    counted in a window that starts with the first one after the last window ended. A new code keeps the tries."""
+
     phone: str = Field(primary_key=True, max_length=20)
-    code_hash: str
+    code_hash: str = Field(description="empty once used")
     expires_at: datetime = Field(sa_type=TS)
-    attempts: int = 0
+    tries: int = 0
+    tries_since: datetime = Field(sa_type=TS)
+    sent: int = 0
+    sent_since: datetime = Field(sa_type=TS)
 
 
 class ApiToken(SQLModel, table=True):

@@ -81,9 +81,10 @@ class CloudSettings(BaseSettings):
     codes_sent_per_window: int = Field(default=3, ge=1, le=100)
     codes_sent_per_window_per_ip: int = Field(default=20, ge=1, le=100_000)
     # Passwords: after this many failed sign-ins in a row (per account; per client address), each further try
-    # waits twice as long as the one before, from 1 s up to password_backoff_max_seconds (per API process).
+    # waits twice as long as the one before, from the first wait up to the most (per API process).
     password_free_failures: int = Field(default=5, ge=1, le=1000)
     password_free_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    password_backoff_first_seconds: int = Field(default=1, ge=1, le=3600)
     password_backoff_max_seconds: int = Field(default=900, ge=1, le=24 * 3600)
 
     # The public GBFS feed (docs/api.md): how the system names itself, and how long a document stays fresh.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from helmet_cloud.domain.phones import phone_number
 from helmet_cloud.domain.roles import Caller
 from helmet_cloud.domain.states import LoanStatus
-from helmet_cloud.errors import CloudError, InvalidError, NotSignedInError
+from helmet_cloud.errors import CloudError, InvalidError, NotSignedInError, TooManyRequestsError
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, qr_svg, see_other
@@ -22,7 +23,7 @@ from helmet_cloud.http.web.session import RESIDENT_COOKIE, ResidentCsrf, caller_
 from helmet_cloud.models import IssuedPass, Loan, Locker, LockerCommand, Station
 from helmet_cloud.services import auth, commands, passes
 from helmet_cloud.services.residents import allowance
-from helmet_cloud.services.stations import stations_with_counts
+from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol.stickers import HELMET_ID_RE
 from helmet_protocol.topics import LOCKER_ID_RE
@@ -87,8 +88,20 @@ def send_code(
     except InvalidError:
         context = {"station": status, "caller": None, "step": "phone", "phone": phone, "error": "bad_phone"}
         return page(request, "resident/station.html", context, status_code=422)
-    auth.send_code(session, ctx, phone=number)
+    try:
+        auth.send_code(session, ctx, phone=number, address=client_address(request))
+    except TooManyRequestsError as exc:
+        return _wait(request, status, number, "too_many_codes", exc)
     return page(request, "resident/station.html", {"station": status, "caller": None, "step": "code", "phone": number})
+
+
+def _wait(request: Request, status: StationStatus, phone: str, error: str, exc: TooManyRequestsError) -> Response:
+    """The code form again, saying how many minutes to wait: 429 with Retry-After."""
+    minutes = math.ceil(exc.retry_after / 60)
+    context = {"station": status, "caller": None, "step": "code", "phone": phone, "error": error, "minutes": minutes}
+    answer = page(request, "resident/station.html", context, status_code=429)
+    answer.headers["Retry-After"] = str(exc.retry_after)
+    return answer
 
 
 @router.post("/s/{station_id}/verify")
@@ -103,6 +116,8 @@ def verify(
     st = _station(session, station_id)
     try:
         token = auth.verify_code(session, ctx, phone=phone_number(phone), code=code.strip())
+    except TooManyRequestsError as exc:
+        return _wait(request, stations_with_counts(session, [st])[0], phone, "too_many_tries", exc)
     except (InvalidError, NotSignedInError):
         status = stations_with_counts(session, [st])[0]
         context = {"station": status, "caller": None, "step": "code", "phone": phone, "error": "bad_code"}
