@@ -15,7 +15,7 @@ from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.services.alerter import Alerter
 from helmet_cloud.services.committed import CommitHook
 from helmet_cloud.services.feedcache import FeedCache
-from helmet_cloud.services.ratelimit import RateLimiter
+from helmet_cloud.services.ratelimit import Backoff, RateLimiter
 from helmet_cloud.services.watermark import Watermark
 from helmet_cloud.settings import CloudSettings
 
@@ -27,13 +27,22 @@ class Limits:
     passes_per_caller: RateLimiter
     passes_per_address: RateLimiter
     enrolment_per_address: RateLimiter
+    # Sign-in (services/auth): codes texted per client address; password tries per account and per address.
+    # The limits per phone number are kept in the database (OneTimeCode), so every replica shares them.
+    codes_per_address: RateLimiter
+    passwords_per_account: Backoff
+    passwords_per_address: Backoff
 
     @classmethod
     def from_settings(cls, s: CloudSettings) -> Limits:
+        cap, first = s.password_backoff_max_seconds, s.password_backoff_first_seconds
         return cls(
             passes_per_caller=RateLimiter(s.pass_requests_per_minute, 60),
             passes_per_address=RateLimiter(s.pass_requests_per_minute_per_ip, 60),
             enrolment_per_address=RateLimiter(s.enrolment_attempts_per_10_minutes, 600),
+            codes_per_address=RateLimiter(s.codes_sent_per_window_per_ip, s.sign_in_window_minutes * 60),
+            passwords_per_account=Backoff(s.password_free_failures, cap, first=first),
+            passwords_per_address=Backoff(s.password_free_failures_per_ip, cap, first=first),
         )
 
 

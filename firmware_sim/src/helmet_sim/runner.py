@@ -64,6 +64,7 @@ def cloud_settings(options: TownOptions) -> dict[str, str]:
         "LOAN_LOST_DAYS": "1",
         # Every simulated phone comes from 127.0.0.1; the per-address limit is for a town of real phones.
         "PASS_REQUESTS_PER_MINUTE_PER_IP": "100000",
+        "CODES_SENT_PER_WINDOW_PER_IP": "100000",
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 
 def hash_password(password: str) -> str:
@@ -22,6 +23,13 @@ def check_password(password: str, stored: str) -> bool:
         return False
     got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
     return hmac.compare_digest(got.hex(), digest)
+
+
+@cache
+def unknown_user_hash() -> str:
+    """A hash no password matches, checked for a username that does not exist: the same scrypt work as for one
+    that does, so the time to answer does not tell which usernames exist."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def new_token() -> str:

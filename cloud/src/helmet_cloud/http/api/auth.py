@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field, field_validator
 
 from helmet_cloud.domain.phones import phone_number
-from helmet_cloud.http.deps import CtxDep, SessionDep
+from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.services import auth
 from helmet_cloud.services.auth import SignedIn
 
@@ -31,20 +31,23 @@ class PasswordIn(BaseModel):
     password: str = Field(max_length=256)
 
 
-@router.post("/code", status_code=status.HTTP_202_ACCEPTED)
-def send_code(body: PhoneIn, session: SessionDep, ctx: CtxDep) -> dict[str, str]:
-    """Text a six-digit code to the phone."""
-    auth.send_code(session, ctx, phone=body.phone)
+@router.post("/code", status_code=status.HTTP_202_ACCEPTED, responses={429: {"description": "too many codes"}})
+def send_code(body: PhoneIn, request: Request, session: SessionDep, ctx: CtxDep) -> dict[str, str]:
+    """Text a six-digit code to the phone: at most 3 per number and 20 per client address in 15 minutes
+    (the settings' defaults; more get 429 with Retry-After)."""
+    auth.send_code(session, ctx, phone=body.phone, address=client_address(request))
     return {"status": "sent"}
 
 
-@router.post("/verify")
+@router.post("/verify", responses={429: {"description": "too many tries for this number"}})
 def verify_code(body: CodeIn, session: SessionDep, ctx: CtxDep) -> SignedIn:
-    """Exchange the code for a resident token, creating the account on first sign-in."""
+    """Exchange the code for a resident token, creating the account on first sign-in: at most 5 tries per number
+    in 15 minutes, right or wrong, whatever codes were sent meanwhile (more get 429 with Retry-After)."""
     return auth.verify_code(session, ctx, phone=body.phone, code=body.code)
 
 
-@router.post("/login")
-def login(body: PasswordIn, session: SessionDep) -> SignedIn:
-    """Staff, technicians and admins sign in with a password."""
-    return auth.login(session, username=body.username, password=body.password)
+@router.post("/login", responses={429: {"description": "too many failed sign-ins: wait"}})
+def login(body: PasswordIn, request: Request, session: SessionDep, ctx: CtxDep) -> SignedIn:
+    """Staff, technicians and admins sign in with a password. After 5 failures in a row for an account (20 from
+    a client address), each further try waits twice as long as the one before, up to 15 minutes (429)."""
+    return auth.login(session, ctx, username=body.username, password=body.password, address=client_address(request))

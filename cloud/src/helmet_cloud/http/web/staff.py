@@ -14,9 +14,9 @@ from sqlmodel import col, select
 
 from helmet_cloud.domain import rebalance
 from helmet_cloud.domain.states import LoanStatus
-from helmet_cloud.errors import CloudError, NotSignedInError
+from helmet_cloud.errors import CloudError, NotSignedInError, TooManyRequestsError
 from helmet_cloud.http.csv_export import events_csv, loans_csv
-from helmet_cloud.http.deps import CtxDep, SessionDep
+from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.web import charts, i18n, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
@@ -46,17 +46,23 @@ def login_form(request: Request, next_: Annotated[str | None, Query(alias="next"
 def login(
     request: Request,
     session: SessionDep,
+    ctx: CtxDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next_: Annotated[str, Form(alias="next", max_length=500)] = "/staff/",
 ) -> Response:
-    """Sign in with the API's password check; the API token goes into an HttpOnly cookie."""
+    """Sign in with the API's password check and back-off; the API token goes into an HttpOnly cookie."""
     target = local_path(next_, "/staff/")
     try:
-        token = auth.login(session, username=username, password=password)
+        token = auth.login(session, ctx, username=username, password=password, address=client_address(request))
     except NotSignedInError:
         context = {"next": target, "error": "Wrong username or password.", "username": username}
         return page(request, "staff/login.html", context, status_code=401)
+    except TooManyRequestsError as exc:
+        waiting: dict[str, Any] = {"next": target, "wait": exc.retry_after, "username": username}
+        answer = page(request, "staff/login.html", waiting, status_code=429)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     if token.role == "technician" and target.startswith("/staff/"):
         target = "/tech/"
     response = RedirectResponse(target, status_code=303)
