@@ -45,9 +45,10 @@ class CloudProcess:
             timeout=60,
         )
 
-    def start(self) -> CloudClient:
+    def start(self, *options: str) -> CloudClient:
+        """``helmet-cloud serve`` with ``options`` (``--proxy-headers``), once it answers ``/ready``."""
         self.proc = subprocess.Popen(
-            [BIN / "helmet-cloud", "serve", "--port", str(self.port)],
+            [BIN / "helmet-cloud", "serve", "--port", str(self.port), *options],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

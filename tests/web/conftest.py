@@ -35,8 +35,9 @@ missing = _suite_missing()
 
 @pytest.fixture
 def api(settings: CloudSettings) -> Iterator[TestClient]:
-    """The suite's ``api``, but redirects are answers to check, not to follow."""
-    with TestClient(create_app(settings), follow_redirects=False) as client:
+    """The suite's ``api``, but redirects are answers to check, not to follow; over HTTPS, as browsers reach the
+    pages in production, so the Secure sign-in cookies are sent back."""
+    with TestClient(create_app(settings), base_url="https://testserver", follow_redirects=False) as client:
         yield client
 
 

@@ -38,6 +38,7 @@ from helmet_cloud.http.api import (
 )
 from helmet_cloud.http.api import metrics as metrics_api
 from helmet_cloud.http.api.openapi import document_sentence_errors
+from helmet_cloud.http.body_limit import LimitBody
 from helmet_cloud.http.errors import install as install_error_answers
 from helmet_cloud.http.guard import RefuseNul
 from helmet_cloud.http.web import install as install_pages
@@ -127,6 +128,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: the pages serve a vendored /docs instead.
     app = FastAPI(title="helmet-station cloud", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RefuseNul)
+    app.add_middleware(LimitBody, max_bytes=settings.max_body_bytes)  # 413 past the limit, chunked or not
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for module in (auth, towns, stations, passes, loans, commands, events, export, gbfs, metrics_api, provisioning):
         app.include_router(module.router)

@@ -62,14 +62,58 @@ def _database_errors(what: str) -> Iterator[None]:
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="believe X-Forwarded-For/-Proto from HELMET_FORWARDED_ALLOW_IPS (default: HELMET_PROXY_HEADERS, off)",
+            show_default=False,
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="the reverse proxy's addresses or networks (default: HELMET_FORWARDED_ALLOW_IPS)"),
+    ] = None,
 ) -> None:
-    """Serve the API (with an ingest worker unless HELMET_INGEST_IN_PROCESS=false)."""
+    """Serve the API (with an ingest worker unless HELMET_INGEST_IN_PROCESS=false).
+
+    Behind a reverse proxy, --proxy-headers makes the client address and scheme the ones the proxy forwards
+    (X-Forwarded-For, X-Forwarded-Proto), believed only from the proxy's own address (docs/deployment.md).
+    Without it they are ignored, even from 127.0.0.1 (uvicorn alone would believe them from there).
+    """
+    import logging
+
     import uvicorn
+    from pydantic import ValidationError
 
     from helmet_cloud.app import create_app
+    from helmet_cloud.settings import CloudSettings
 
     settings = _start()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    changes: dict[str, object] = {}
+    if proxy_headers is not None:
+        changes["proxy_headers"] = proxy_headers
+    if forwarded_allow_ips is not None:
+        changes["forwarded_allow_ips"] = forwarded_allow_ips
+    if changes:
+        try:  # the environment's settings with the options on top, checked as the environment's are
+            settings = CloudSettings(**changes)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            typer.echo(f"error: bad option: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if settings.proxy_headers:
+        logging.getLogger(__name__).info(
+            "client address and scheme from X-Forwarded-For/-Proto, believed from %s", settings.forwarded_allow_ips
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=settings.proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @app.command()

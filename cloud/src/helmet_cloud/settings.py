@@ -6,10 +6,11 @@ fail loudly.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -98,6 +99,35 @@ class CloudSettings(BaseSettings):
 
     # The staff map (docs/web.md): a slippy-map tile template with {z}/{x}/{y}; unset, the map is a plain offline plot.
     map_tile_url: str | None = Field(default=None, pattern=r"^(https?://|/)\S*\{z\}\S*\{x\}\S*\{y\}", max_length=500)
+
+    # HTTP (docs/deployment.md, "HTTPS and the reverse proxy"; docs/operations.md). X-Forwarded-For and -Proto are
+    # believed only with proxy_headers on (or `helmet-cloud serve --proxy-headers`), and then only from a peer in
+    # forwarded_allow_ips: the reverse proxy's addresses or networks, comma-separated ("*": any peer; uvicorn's
+    # forwarded_allow_ips). Off, the client address is the connection's, even from 127.0.0.1.
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = Field(default="127.0.0.1,::1", max_length=2000)
+    # Sign-in cookies are Secure (sent over HTTPS only) whatever the request says; false only for a cloud that
+    # browsers reach over plain HTTP (a demo on this machine). Over HTTPS they are Secure either way.
+    secure_cookies: bool = True
+    # The largest request body any route reads; a bigger one is 413, counted as it arrives (Content-Length or not).
+    max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        """As uvicorn reads it, which would quietly never match a bad entry: "*" alone, or addresses and networks."""
+        items = [part.strip() for part in value.split(",")]
+        if items == ["*"]:
+            return value
+        for item in items:
+            try:
+                if "/" in item:
+                    ipaddress.ip_network(item)
+                else:
+                    ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f'{item!r} is not an IP address or network (or "*" alone)') from None
+        return value
 
     @property
     def keys_path(self) -> Path:

@@ -90,6 +90,9 @@ def start_embedded(
         "HELMET_MQTT_PORT": str(mqtt.port),
         "HELMET_SMS_BACKEND": f"file:{sms_file}",
         "HELMET_INGEST_SHARED": "true" if mqtt.shared_subscriptions else "false",
+        # Browsers reach this cloud over plain HTTP on this machine: sign-in cookies without Secure (not all
+        # browsers keep a Secure cookie from http://127.0.0.1).
+        "HELMET_SECURE_COOKIES": "false",
         **{f"HELMET_{k}": v for k, v in (settings or {}).items()},
     }
     exe = Path(sys.executable).parent / "helmet-cloud"

@@ -1,8 +1,17 @@
-"""Cloud errors as HTTP answers: the one place a kind of failure becomes a status code."""
+"""Cloud errors as HTTP answers: the one place a kind of failure becomes a status code.
+
+A request that fails validation is a 422 listing what is wrong (``type``, ``loc``, ``msg``, ``ctx``), as FastAPI
+words it, but never the request back: an ``input`` is echoed only when it is a single value of at most
+:data:`ECHO_MAX` characters, so a 5 MiB body no longer gets a 5 MiB answer (issue 16).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from helmet_cloud.errors import (
@@ -52,6 +61,51 @@ async def _answer(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status_of(exc), headers=headers_of(exc))
 
 
+# The longest input a 422 repeats, the most problems it lists, and the longest text of each.
+ECHO_MAX = 100
+PROBLEMS_MAX = 50
+TEXT_MAX = 300
+
+
+def _short(value: object) -> object:
+    return value[:ECHO_MAX] + "..." if isinstance(value, str) and len(value) > ECHO_MAX else value
+
+
+def _echoable(value: object) -> bool:
+    if value is None or isinstance(value, bool | float):
+        return True
+    if isinstance(value, int):
+        return value.bit_length() <= 64  # a huge number (thousands of digits) is not repeated either
+    return isinstance(value, str) and len(value) <= ECHO_MAX
+
+
+def brief(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation problem without what the client sent, unless that is one short value."""
+    out: dict[str, Any] = {
+        "type": error["type"],
+        "loc": [_short(part) for part in error["loc"]],
+        "msg": str(error["msg"])[:TEXT_MAX],
+    }
+    if "input" in error and _echoable(error["input"]):
+        out["input"] = error["input"]
+    if "ctx" in error:
+        out["ctx"] = {k: v if isinstance(v, bool | int | float) else _short(str(v)) for k, v in _ctx(error).items()}
+    return out
+
+
+def _ctx(error: dict[str, Any]) -> dict[str, Any]:
+    ctx = jsonable_encoder(error["ctx"])
+    return ctx if isinstance(ctx, dict) else {}
+
+
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 (registered for RequestValidationError only)
+    problems = [brief(e) for e in exc.errors()[:PROBLEMS_MAX]]
+    return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
 def install(app: FastAPI) -> None:
-    """Every :class:`CloudError` a route lets through answers ``{"detail": sentence}`` with its status."""
+    """Every :class:`CloudError` a route lets through answers ``{"detail": sentence}`` with its status; a request
+    that fails validation answers 422 with its problems, not with itself."""
     app.add_exception_handler(CloudError, _answer)
+    app.add_exception_handler(RequestValidationError, _invalid)

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from helmet_cloud.http.web import resident, staff, tech
 from helmet_cloud.http.web.pages import PageError
 from helmet_cloud.http.web.render import render
-from helmet_cloud.http.web.session import LoginRequiredError
+from helmet_cloud.http.web.session import LoginRequiredError, same_site_form
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI, *, api_docs: bool) -> None:
-    """Add the pages, their static files and their error pages to the API application."""
+    """Add the pages, their static files and their error pages to the API application.
+
+    Every POST form of the pages, the sign-in forms too, must come from this site (``session.same_site_form``).
+    """
     for module in (staff, tech, resident):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(same_site_form)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

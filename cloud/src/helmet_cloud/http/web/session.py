@@ -1,10 +1,15 @@
-"""Signed-in pages: the API token in an HttpOnly, SameSite cookie, and a CSRF check on every form.
+"""Signed-in pages: the API token in an HttpOnly, SameSite, Secure cookie, and two CSRF checks on forms.
 
 A staff member's (or technician's) token lives in ``helmet_staff``, a
 resident's in ``helmet_resident``, so one phone can be both without one
 sign-in replacing the other. Tokens are the API's own (``api/auth.py``); the
-cookie only carries them. Each form posts a CSRF value derived from the token
-(HMAC), which a page on another site can neither read nor compute.
+cookie only carries them, and is Secure unless the setting ``secure_cookies``
+is off (then only over HTTPS). Each form of a signed-in page posts a CSRF
+value derived from the token (HMAC), which a page on another site can neither
+read nor compute. The sign-in forms have no token yet, so every POST to the
+pages, these included, must also come from this site (:func:`same_site_form`):
+a form on another site can neither sign a browser in to an account of its
+choosing nor make the cloud send texts.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import Response
@@ -21,7 +26,7 @@ from sqlmodel import Session
 from helmet_cloud.domain.roles import Caller, Role, admits
 from helmet_cloud.domain.security import token_hash
 from helmet_cloud.errors import NotSignedInError
-from helmet_cloud.http.deps import CtxDep, SessionDep
+from helmet_cloud.http.deps import CtxDep, SessionDep, get_ctx
 from helmet_cloud.http.web.pages import PageError
 from helmet_cloud.models import ApiToken
 from helmet_cloud.services.auth import caller_for_token
@@ -58,7 +63,7 @@ def set_token_cookie(request: Request, response: Response, name: str, token: str
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=get_ctx(request).settings.secure_cookies or request.url.scheme == "https",
         path="/",
     )
 
@@ -96,6 +101,39 @@ def staff_side(*roles: Role) -> Any:
 
 StaffPage = Annotated[Caller, staff_side(Role.STAFF)]
 TechPage = Annotated[Caller, staff_side(Role.TECHNICIAN)]
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _sender(value: str) -> str | None:
+    """The host[:port] an Origin or Referer names; None for ``null`` or anything but an http(s) URL."""
+    parts = urlsplit(value)
+    return parts.netloc.lower() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def same_site_form(request: Request, ctx: CtxDep) -> None:
+    """Every POST to the pages comes from this site, by what the browser says about where the form was.
+
+    ``Sec-Fetch-Site`` (every current browser sends it, and no page can set it) must be ``same-origin``.
+    Without it, the ``Origin`` (or else the ``Referer``) must name this host, as the request's ``Host`` or the
+    setting ``public_host`` has it (a proxy may rewrite ``Host``). A request with none of the three comes from
+    no web page (a script, curl): it carries no victim's cookie, so it is let through to the checks every
+    request meets.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise PageError(403, "The form is out of date or came from another site: reload the page and try again.")
+        return
+    sender = request.headers.get("origin") or request.headers.get("referer")
+    if sender is None:
+        return
+    ours = {h.lower() for h in (request.headers.get("host"), ctx.settings.public_host) if h}
+    if _sender(sender) not in ours:
+        raise PageError(403, "The form is out of date or came from another site: reload the page and try again.")
 
 
 def _csrf_check(cookie: str) -> Any:
