@@ -158,14 +158,15 @@ def test_a_pass_honoured_at_two_offline_lockers_opens_one_overuse_alert(town: To
     town.feed(
         town.next("LK-000A", 0, "helmet.stocked", slot=1, helmet_id="H-1"),
         town.next("LK-000A", 0, "helmet.stocked", slot=2, helmet_id="H-3"),
+        town.next("LK-000A", 0, "helmet.stocked", slot=3, helmet_id="H-5"),
         town.next("LK-000B", 0, "helmet.stocked", slot=1, helmet_id="H-2"),
         town.next("LK-000B", 0, "helmet.stocked", slot=2, helmet_id="H-4"),
     )
     at_a = town.next("LK-000A", 10, "helmet.borrowed", slot=1, helmet_id="H-1", pass_id=pass_id, resident_id="R-1")
     at_b = town.next("LK-000B", 11, "helmet.borrowed", slot=1, helmet_id="H-2", pass_id=pass_id, resident_id="R-1")
-    # A pass for two, used once at each locker, is fine.
+    # A pass for two, both helmets at one locker, is fine.
     ok_a = town.next("LK-000A", 12, "helmet.borrowed", slot=2, helmet_id="H-3", pass_id=fair, resident_id="R-1")
-    ok_b = town.next("LK-000B", 12, "helmet.borrowed", slot=2, helmet_id="H-4", pass_id=fair, resident_id="R-1")
+    ok_b = town.next("LK-000A", 13, "helmet.borrowed", slot=3, helmet_id="H-5", pass_id=fair, resident_id="R-1")
     town.feed(ok_b)
     town.feed(ok_a)
     if order == "A then B":
@@ -182,6 +183,27 @@ def test_a_pass_honoured_at_two_offline_lockers_opens_one_overuse_alert(town: To
     [alert] = town.alerts("pass_overuse")
     assert (alert.subject_type, alert.subject_id, alert.status) == ("pass", pass_id, "open")
     assert "LK-000A x1, LK-000B x1" in alert.message and "for 1 helmet(s)" in alert.message
+
+
+def test_a_pass_for_two_with_one_helmet_at_each_of_two_lockers_is_over_use_too(town: Town) -> None:
+    """A pass is good once, fleet-wide: a second locker honoured it only because it had not heard of the first."""
+    pass_id = str(uuid.uuid4())
+    with Session(town.engine) as s:
+        s.add(
+            IssuedPass(
+                id=pass_id, holder_id="R-1", role="resident", quantity=2, kid="k1", issued_at=T0, expires_at=at(5)
+            )
+        )
+        s.commit()
+    town.feed(
+        town.next("LK-000A", 0, "helmet.stocked", slot=1, helmet_id="H-1"),
+        town.next("LK-000B", 0, "helmet.stocked", slot=1, helmet_id="H-2"),
+    )
+    town.feed(town.next("LK-000A", 10, "helmet.borrowed", slot=1, helmet_id="H-1", pass_id=pass_id, resident_id="R-1"))
+    assert town.alerts("pass_overuse") == []
+    town.feed(town.next("LK-000B", 11, "helmet.borrowed", slot=1, helmet_id="H-2", pass_id=pass_id, resident_id="R-1"))
+    [alert] = town.alerts("pass_overuse")
+    assert "for 2 helmet(s) was honoured for 2 at 2 locker(s): LK-000A x1, LK-000B x1" in alert.message
 
 
 def test_five_forged_passes_within_ten_minutes_open_one_burst_alert(town: Town) -> None:

@@ -230,6 +230,27 @@ def test_a_resident_signs_in_by_code_and_gets_a_pass(api: TestClient, settings: 
     assert api.get(made.headers["location"]).status_code == 404
 
 
+def test_a_resident_withdraws_an_unused_pass_from_its_page(
+    api: TestClient, settings: CloudSettings, town: Engine
+) -> None:
+    stock(town, "LK-0001", 3)
+    api.cookies.set(RESIDENT_COOKIE, resident_token(api, settings, "+41790000031"))
+    csrf = csrf_for(api.cookies[RESIDENT_COOKIE])
+    here = api.post("/s/ST-A/pass", data={"quantity": 2, "csrf": csrf}).headers["location"]
+    page = api.get(here)
+    assert f'action="{here}/withdraw"' in page.text and "Withdraw this pass" in page.text
+    assert api.post(f"{here}/withdraw", data={}).status_code == 403  # no CSRF value
+    done = api.post(f"{here}/withdraw", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"] == here
+    after = api.get(here).text
+    assert "You withdrew this pass" in after and "/withdraw" not in after and 'name="locker_id"' not in after
+    # Its two helmets no longer count against the limit of three.
+    assert re.findall(r'name="quantity" value="(\d)"', api.get("/s/ST-A").text) == ["1", "2", "3"]
+    # "Open now" from a page opened before the withdrawal says why nothing opens.
+    stale = api.post(f"{here}/open", data={"csrf": csrf, "locker_id": "LK-0001"})
+    assert "withdrawn" in api.get(stale.headers["location"]).text
+
+
 def test_pages_speak_the_browsers_language_and_switch_by_link(api: TestClient, town: Engine) -> None:
     zh = api.get("/s/ST-A", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert '<html lang="zh-Hans">' in zh.text and "登录后借用" in zh.text and 'href="?lang=en"' in zh.text

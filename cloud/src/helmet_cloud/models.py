@@ -161,15 +161,25 @@ class ApiToken(SQLModel, table=True):
 
 
 class IssuedPass(SQLModel, table=True):
+    """A signed pass and, fleet-wide, whether it is still good: used somewhere or withdrawn (services/pass_refusals)."""
+
     id: str = Field(primary_key=True, max_length=36)
     holder_id: str = Field(index=True)
     role: str
     quantity: int
     kid: str
     issued_at: datetime = Field(sa_type=TS)
-    expires_at: datetime = Field(sa_type=TS)
+    expires_at: datetime = Field(sa_type=TS, index=True)
     station_id: str | None = None
     text: str | None = Field(default=None, description="the QR text, for the online 'open now' path")
+    # The first use the cloud heard of: a locker's borrow event for it, or "open now" sending it to a locker.
+    used_at: datetime | None = Field(default=None, sa_type=TS)
+    used_locker_id: str | None = Field(default=None, max_length=16)
+    used_cmd_id: str | None = Field(
+        default=None, max_length=64, description="the 'open now' borrow command that claimed it, until an event says"
+    )
+    withdrawn_at: datetime | None = Field(default=None, sa_type=TS)
+    withdrawn_by: str | None = Field(default=None, max_length=64)
 
 
 class LockerCommand(SQLModel, table=True):
@@ -179,6 +189,7 @@ class LockerCommand(SQLModel, table=True):
     locker_id: str = Field(foreign_key="locker.id", index=True)
     op: str
     slot: int | None = None
+    pass_id: str | None = Field(default=None, max_length=36, description="the pass a borrow command carries")
     requested_by: str
     requested_at: datetime = Field(sa_type=TS)
     status: str = Field(default=CommandStatus.SENT, index=True)

@@ -8,7 +8,7 @@ that is their hysteresis.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -87,6 +87,15 @@ def active_fault(events: Iterable[tuple[str, str | None]]) -> str | None:
         elif kind in FAULT_KINDS:
             fault = None
     return fault
+
+
+def pass_overused(quantity: int, borrows_by_locker: Mapping[str, int]) -> bool:
+    """More helmets taken on one pass than it is for, or helmets taken at more than one locker.
+
+    A pass is good once, fleet-wide: a second locker honours it only when it was offline while the pass
+    was used elsewhere (or before the cloud's config reached it), and that is what staff should see.
+    """
+    return sum(borrows_by_locker.values()) > quantity or sum(1 for n in borrows_by_locker.values() if n) > 1
 
 
 def densest(times: Sequence[datetime], window: timedelta) -> int:

@@ -28,10 +28,12 @@ from helmet_cloud.ingest.inventory import update_helmets
 from helmet_cloud.ingest.records import Inbound, StoredEvent
 from helmet_cloud.ingest.slot_state import update_slots
 from helmet_cloud.models import DeadLetter, Locker, LockerCommand, Slot
+from helmet_cloud.services import pass_refusals
 from helmet_cloud.services.committed import Committed
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.errors import ProtocolError
+from helmet_protocol.events import RejectReason
 from helmet_protocol.messages import Ack, Command, CommandAck, Event, State, Status, decode
 from helmet_protocol.topics import Channel
 
@@ -70,6 +72,7 @@ class _Batch:
     heard: set[str] = field(default_factory=set)
     decoded: int = 0
     feed_changed: bool = False  # slots or a locker's status: what the public feed shows
+    passes_changed: bool = False  # a pass was used, or a claim on one released: what lockers must refuse
 
 
 def _owned(topic: topics.Topic, payload_locker: str) -> None:
@@ -111,6 +114,14 @@ def _on_cmd_ack(b: _Batch, topic: topics.Topic, m: Inbound) -> None:
     cmd.result = json.dumps(ack.data) if ack.data is not None else None
     cmd.answered_at = ack.ts
     b.session.add(cmd)
+    if cmd.op == "borrow" and not ack.ok and cmd.pass_id is not None and not _honoured_before(ack.error):
+        # "Open now" claimed the pass for this command; the locker opened nothing, so the pass is free again.
+        b.passes_changed = pass_refusals.release(b.session, cmd.pass_id, cmd.id) or b.passes_changed
+
+
+def _honoured_before(error: str | None) -> bool:
+    """The locker refused because it had honoured the pass already (its events say so, or will)."""
+    return (error or "").startswith(f"{RejectReason.REPLAYED}:")
 
 
 # The channels lockers publish on, each with its one handler; any other channel is dead-lettered.
@@ -213,7 +224,7 @@ class Ingestor:
             self.publish(topics.topic(locker_id, Channel.CMD), cmd.to_json(), False)
         if self.after_commit is not None:
             try:
-                self.after_commit(Committed(new, frozenset(b.heard), b.feed_changed))
+                self.after_commit(Committed(new, frozenset(b.heard), b.feed_changed, b.passes_changed))
             except Exception:  # alerts must never hold up ingest or its acks
                 log.exception("after-commit hook failed for a batch of %d", len(batch))
 
@@ -225,6 +236,7 @@ class Ingestor:
         facts = [Fact.of(e) for e in new]
         update_helmets(b.session, facts)
         b.feed_changed = bool(update_slots(b.session, facts)) or b.feed_changed
+        b.passes_changed = pass_refusals.mark_used(b.session, new) or b.passes_changed
         return new
 
     @staticmethod

@@ -22,6 +22,7 @@ from helmet_cloud.domain.alert_rules import (
     active_fault,
     densest,
     locker_offline,
+    pass_overused,
     stock_alerts,
 )
 from helmet_cloud.domain.states import AlertSeverity
@@ -151,7 +152,8 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
 
 
 def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: Iterable[str]) -> None:
-    """Helmets borrowed on one pass across all lockers beyond its quantity: offline lockers both honoured it.
+    """Helmets borrowed on one pass beyond its quantity, or at two lockers: a locker offline while the pass was
+    used elsewhere honoured it too (:func:`pass_overused`).
 
     Over-use is a fact about the past, so it is never cleared automatically; staff resolve it.
     """
@@ -167,11 +169,12 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
         ).all()
         for pass_id, locker_id in rows:
             borrows[pass_id or ""].append(locker_id)
-    over = [p for p in ids if p in issued_by_id and len(borrows[p]) > issued_by_id[p].quantity]
+    over = [p for p in ids if p in issued_by_id and pass_overused(issued_by_id[p].quantity, Counter(borrows[p]))]
     prefetch(session, changes, "pass", over)
     for pass_id in over:
         issued, lockers = issued_by_id[pass_id], borrows[pass_id]
-        where = ", ".join(f"{lk} x{n}" for lk, n in sorted(Counter(lockers).items()))
+        by_locker = sorted(Counter(lockers).items())
+        where = ", ".join(f"{lk} x{n}" for lk, n in by_locker)
         raise_alert(
             session,
             changes,
@@ -179,7 +182,7 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
             Subject("pass", pass_id),
             severity=AlertSeverity.WARNING,
             message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
-            f"was honoured for {len(lockers)}: {where}",
+            f"was honoured for {len(lockers)} at {len(by_locker)} locker(s): {where}",
             now=now,
         )
 

@@ -13,9 +13,10 @@ from sqlmodel import Session
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller
 from helmet_cloud.domain.states import CommandStatus
-from helmet_cloud.errors import ConflictError, GoneError, InvalidError, NotFoundError, UnavailableError
+from helmet_cloud.errors import CloudError, ConflictError, GoneError, InvalidError, NotFoundError, UnavailableError
 from helmet_cloud.models import IssuedPass, Locker, LockerCommand
-from helmet_cloud.services import audit
+from helmet_cloud.services import audit, pass_refusals
+from helmet_cloud.services.committed import Committed
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.messages import COMMAND_ARGS, CmdOp, Command
@@ -64,12 +65,20 @@ def send_command(
     requested_by: str,
     slot: int | None = None,
     pass_text: str | None = None,
+    pass_id: str | None = None,
+    cmd_id: str | None = None,
 ) -> LockerCommand:
-    """Record the command, then publish it; the locker executes it at most once (by cmd_id)."""
+    """Record the command (with what the session holds), then publish it; the locker executes it at most once."""
     now = utcnow()
-    cmd = Command(cmd_id=f"c-{uuid.uuid4().hex}", op=op, slot=slot, pass_text=pass_text, ts=now)
+    cmd = Command(cmd_id=cmd_id or new_cmd_id(), op=op, slot=slot, pass_text=pass_text, ts=now)
     row = LockerCommand(
-        id=cmd.cmd_id, locker_id=locker_id, op=op, slot=slot, requested_by=requested_by, requested_at=now
+        id=cmd.cmd_id,
+        locker_id=locker_id,
+        op=op,
+        slot=slot,
+        pass_id=pass_id,
+        requested_by=requested_by,
+        requested_at=now,
     )
     session.add(row)
     session.commit()
@@ -80,6 +89,10 @@ def send_command(
         session.commit()
         raise CommandNotSentError(row.error)
     return row
+
+
+def new_cmd_id() -> str:
+    return f"c-{uuid.uuid4().hex}"
 
 
 def online_locker(session: Session, locker_id: str) -> Locker:
@@ -112,14 +125,45 @@ def command_locker(
 
 
 def open_pass_now(session: Session, ctx: AppContext, *, caller: Caller, pass_id: str, locker_id: str) -> CommandPublic:
-    """ "Open now": send the resident's own pass to an online locker as a ``borrow`` command."""
+    """ "Open now": send the resident's own unused pass to an online locker as a ``borrow`` command.
+
+    The pass is claimed for that locker in the command's transaction, so a second "open now" (here or at
+    another locker) is refused; if the locker opens nothing, ingest frees the pass again (its ``cmd/ack``).
+    """
     issued = session.get(IssuedPass, pass_id)
     if issued is None or issued.holder_id != caller.subject or issued.text is None:
         raise NotFoundError(f"no pass {pass_id}")
-    if aware(issued.expires_at) <= utcnow():
+    now = utcnow()
+    if aware(issued.expires_at) <= now:
         raise GoneError("the pass has expired: ask for a new one")
     online_locker(session, locker_id)
-    row = send_command(
-        ctx, session, locker_id=locker_id, op="borrow", pass_text=issued.text, requested_by=caller.subject
-    )
+    cmd_id = new_cmd_id()
+    if not pass_refusals.claim(session, pass_id, locker_id=locker_id, cmd_id=cmd_id, now=now):
+        session.rollback()
+        session.refresh(issued)
+        raise pass_unusable(issued)
+    try:
+        row = send_command(
+            ctx,
+            session,
+            locker_id=locker_id,
+            op="borrow",
+            pass_text=issued.text,
+            pass_id=pass_id,
+            cmd_id=cmd_id,
+            requested_by=caller.subject,
+        )
+    except CommandNotSentError:
+        pass_refusals.release(session, pass_id, cmd_id)
+        session.commit()
+        raise
+    finally:
+        ctx.after_commit(Committed(passes_changed=True))
     return CommandPublic.of(row)
+
+
+def pass_unusable(issued: IssuedPass) -> CloudError:
+    """Why a pass may not be sent to a locker: withdrawn (410) or used already (409)."""
+    if issued.withdrawn_at is not None:
+        return GoneError("the pass was withdrawn: ask for a new one")
+    return ConflictError(f"the pass was already used at {issued.used_locker_id}: ask for a new one")

@@ -1,9 +1,11 @@
 """After a commit: what changed, told to whatever in this process keeps something derived from it.
 
 Ingest announces each committed batch (its newly stored events, the lockers
-heard from, whether what the public feed shows changed); the services do after
-registering or changing a station or a locker. The feed cache drops its
-documents, the alerter checks what the batch touched. A subscriber that fails
+heard from, whether what the public feed shows changed, whether a pass was
+used); the services do after registering or changing a station or a locker,
+and after "open now" or withdrawing a pass. The feed cache drops its
+documents, the alerter checks what the batch touched, the config publisher
+tells the lockers which passes to refuse. A subscriber that fails
 is logged and never holds up the others or the caller: the commit has
 happened.
 """
@@ -25,6 +27,7 @@ class Committed:
     events: Sequence[StoredEvent] = ()  # stored by this commit (not duplicates)
     lockers_heard: frozenset[str] = field(default_factory=frozenset)
     feed_changed: bool = False  # slots, a locker's status, a station or a locker: what the public feed shows
+    passes_changed: bool = False  # a pass was used, claimed, released or withdrawn: what lockers must refuse
 
 
 Subscriber = Callable[[Committed], None]

@@ -5,32 +5,44 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from helmet_cloud.context import AppContext
+from helmet_cloud.domain.pass_refusals import Refused, refused_at
 from helmet_cloud.models import Locker, Slot
+from helmet_cloud.services.pass_refusals import current_refusals, refused_for
 from helmet_cloud.timeutil import utcnow
 from helmet_protocol import topics
 from helmet_protocol.messages import LockerConfig
 from helmet_protocol.topics import Channel
 
 
-def config_for(ctx: AppContext, locker: Locker) -> LockerConfig:
+def config_for(ctx: AppContext, locker: Locker, refused: Refused | None = None) -> LockerConfig:
+    """The locker's config; ``refused``: the passes it must refuse (read from the database when not given)."""
+    now = utcnow()
+    if refused is None:
+        with Session(ctx.engine) as session:
+            refused = refused_for(session, locker.id, now)
     return LockerConfig(
         locker_id=locker.id,
         slot_count=locker.slot_count,
         pass_keys=ctx.keys.public(),
         max_quantity=ctx.settings.max_quantity,
+        revoked_pass_ids=list(refused.revoked),
+        used_pass_ids=list(refused.used),
         helmet_url_host=ctx.settings.public_host,
-        ts=utcnow(),
+        ts=now,
     )
 
 
-def publish_config(ctx: AppContext, locker: Locker) -> bool:
-    return ctx.mqtt.publish(topics.topic(locker.id, Channel.CONFIG), config_for(ctx, locker).to_json(), retain=True)
+def publish_config(ctx: AppContext, locker: Locker, refused: Refused | None = None) -> bool:
+    payload = config_for(ctx, locker, refused).to_json()
+    return ctx.mqtt.publish(topics.topic(locker.id, Channel.CONFIG), payload, retain=True)
 
 
 def publish_all_configs(ctx: AppContext) -> int:
+    now = utcnow()
     with Session(ctx.engine) as session:
         lockers = session.exec(select(Locker)).all()
-    return sum(publish_config(ctx, lk) for lk in lockers)
+        refusals = current_refusals(session, now)
+    return sum(publish_config(ctx, lk, refused_at(lk.id, refusals, now=now)) for lk in lockers)
 
 
 def ensure_slots(session: Session, locker: Locker) -> None:

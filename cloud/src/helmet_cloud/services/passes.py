@@ -11,12 +11,23 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from helmet_cloud.context import AppContext
-from helmet_cloud.domain.roles import Caller
-from helmet_cloud.errors import ConflictError, InvalidError, NotSignedInError, TooManyRequestsError
+from helmet_cloud.domain.pass_refusals import PassStatus, pass_status
+from helmet_cloud.domain.roles import Caller, admits
+from helmet_cloud.domain.roles import Role as CallerRole
+from helmet_cloud.errors import (
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    NotSignedInError,
+    TooManyRequestsError,
+)
 from helmet_cloud.models import IssuedPass, Resident
+from helmet_cloud.services import audit
+from helmet_cloud.services.committed import Committed
 from helmet_cloud.services.residents import allowance
-from helmet_cloud.timeutil import utcnow
-from helmet_protocol.passes import Role, issue_pass
+from helmet_cloud.timeutil import aware, utcnow
+from helmet_protocol.passes import DEFAULT_SKEW, Role, issue_pass
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +37,95 @@ class SignedPass(BaseModel):
     text: str
     quantity: int
     expires_at: datetime
+
+
+class PassPublic(BaseModel):
+    """A pass as the cloud knows it (never its text): whether it is still good, fleet-wide."""
+
+    pass_id: str
+    holder_id: str
+    role: str
+    quantity: int
+    issued_at: datetime
+    expires_at: datetime
+    status: PassStatus
+    used_at: datetime | None
+    used_locker_id: str | None
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+
+    @classmethod
+    def of(cls, row: IssuedPass, now: datetime) -> PassPublic:
+        return cls(
+            pass_id=row.id,
+            holder_id=row.holder_id,
+            role=row.role,
+            quantity=row.quantity,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            status=pass_status(
+                withdrawn=row.withdrawn_at is not None,
+                used=row.used_at is not None,
+                expired=aware(row.expires_at) <= now,
+            ),
+            used_at=row.used_at,
+            used_locker_id=row.used_locker_id,
+            withdrawn_at=row.withdrawn_at,
+            withdrawn_by=row.withdrawn_by,
+        )
+
+
+def _visible(session: Session, caller: Caller, pass_id: str) -> IssuedPass:
+    """The pass, if the caller may see it: their own, or any for staff."""
+    row = session.get(IssuedPass, pass_id)
+    if row is None or (row.holder_id != caller.subject and not admits(caller.role, CallerRole.STAFF)):
+        raise NotFoundError(f"no pass {pass_id}")
+    return row
+
+
+def get_pass(session: Session, *, caller: Caller, pass_id: str) -> PassPublic:
+    return PassPublic.of(_visible(session, caller, pass_id), utcnow())
+
+
+def withdraw_pass(session: Session, ctx: AppContext, *, caller: Caller, pass_id: str) -> PassPublic:
+    """Withdraw a pass: every locker refuses it from its next config on (``revoked``), "open now" too.
+
+    Its holder may withdraw it while it is unused (a used pass has done what it will do); staff may
+    withdraw any pass, used or not, audited. Withdrawing one already withdrawn changes nothing.
+    """
+    row = _visible(session, caller, pass_id)
+    staff = admits(caller.role, CallerRole.STAFF)
+    now = utcnow()
+    if row.withdrawn_at is not None:
+        return PassPublic.of(row, now)
+    if aware(row.expires_at) + DEFAULT_SKEW <= now:
+        raise GoneError("the pass has expired: no locker accepts it any more")
+    where = [col(IssuedPass.id) == pass_id, col(IssuedPass.withdrawn_at).is_(None)]
+    if not staff:
+        where.append(col(IssuedPass.used_at).is_(None))
+    done = session.connection().execute(
+        update(IssuedPass).where(*where).values(withdrawn_at=now, withdrawn_by=caller.subject[:64])
+    )
+    if done.rowcount != 1:  # used (or withdrawn) since it was read
+        session.rollback()
+        session.refresh(row)
+        if row.withdrawn_at is None:
+            raise ConflictError(f"the pass was already used at {row.used_locker_id}; it cannot be withdrawn now")
+        return PassPublic.of(row, now)
+    if staff:
+        audit.record(
+            session,
+            actor=caller,
+            action="pass.withdraw",
+            subject_type="pass",
+            subject_id=pass_id,
+            detail={"holder_id": row.holder_id, "used_locker_id": row.used_locker_id},
+        )
+    session.commit()
+    ctx.after_commit(Committed(passes_changed=True))
+    session.refresh(row)
+    log.info("pass %s of %s withdrawn by %s", pass_id, row.holder_id, caller.subject)
+    return PassPublic.of(row, now)
 
 
 def check_pass_rate(ctx: AppContext, *, caller: Caller, address: str, now: float) -> None:

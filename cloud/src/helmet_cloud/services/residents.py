@@ -1,4 +1,5 @@
-"""What a resident may still borrow: helmets out plus helmets on passes not yet used, against the limit."""
+"""What a resident may still borrow: helmets out plus helmets on passes not yet used (nor withdrawn), against the
+limit."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ def allowance(session: Session, resident_id: str, *, limit: int, now: datetime) 
         select(func.count()).where(Loan.resident_id == resident_id, Loan.status == LoanStatus.OPEN)
     ).one()
     live = session.exec(
-        select(IssuedPass).where(IssuedPass.holder_id == resident_id, col(IssuedPass.expires_at) > now)
+        select(IssuedPass).where(
+            IssuedPass.holder_id == resident_id,
+            col(IssuedPass.expires_at) > now,
+            col(IssuedPass.withdrawn_at).is_(None),  # a withdrawn pass opens nothing more: it holds no helmets
+        )
     ).all()
     pending = 0
     for p in live:

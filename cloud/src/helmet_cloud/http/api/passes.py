@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel, Field
 
 from helmet_cloud.http.deps import CallerDep, CtxDep, ResidentDep, SessionDep, TechnicianDep, client_address
 from helmet_cloud.services import passes
-from helmet_cloud.services.passes import SignedPass
+from helmet_cloud.services.passes import PassPublic, SignedPass
 
 router = APIRouter(prefix="/api/passes", tags=["passes"])
+PassIdPath = Annotated[str, Path(max_length=36)]
 
 
 def rate_limit(request: Request, ctx: CtxDep, caller: CallerDep) -> None:
@@ -42,3 +43,18 @@ def request_pass(
 def technician_pass(session: SessionDep, ctx: CtxDep, caller: TechnicianDep, _limit: RateLimited) -> SignedPass:
     """A maintenance pass: shown at a locker it opens maintenance mode."""
     return passes.issue_technician_pass(session, ctx, caller=caller)
+
+
+@router.get("/{pass_id}")
+def get_pass(pass_id: PassIdPath, session: SessionDep, caller: CallerDep) -> PassPublic:
+    """A pass and whether it is still good (``unused``, ``used``, ``withdrawn``, ``expired``): one's own, or any for
+    staff."""
+    return passes.get_pass(session, caller=caller, pass_id=pass_id)
+
+
+@router.post(
+    "/{pass_id}/withdraw", responses={409: {"description": "the pass was used"}, 410: {"description": "expired"}}
+)
+def withdraw_pass(pass_id: PassIdPath, session: SessionDep, ctx: CtxDep, caller: CallerDep) -> PassPublic:
+    """Withdraw a pass: its holder while it is unused, staff any. Every locker refuses it within seconds."""
+    return passes.withdraw_pass(session, ctx, caller=caller, pass_id=pass_id)

@@ -180,6 +180,7 @@ def show_pass(
         command = None
     used = session.exec(select(func.count()).select_from(Loan).where(Loan.pass_id == issued.id)).one()
     context = {
+        "status": passes.PassPublic.of(issued, utcnow()).status,
         "station": stations_with_counts(session, [st])[0],
         "caller": caller,
         "issued": issued,
@@ -214,6 +215,25 @@ def open_now(
     except CloudError as exc:
         return see_other(here, error=str(exc))
     return see_other(here, cmd=cmd.id)
+
+
+@router.post("/s/{station_id}/pass/{pass_id}/withdraw", dependencies=[ResidentCsrf])
+def withdraw(
+    request: Request,
+    station_id: StationPath,
+    pass_id: Annotated[str, Path(max_length=36)],
+    session: SessionDep,
+    ctx: CtxDep,
+) -> Response:
+    """The resident no longer needs the pass: no locker opens for it, and its helmets are free to ask for again."""
+    st = _station(session, station_id)
+    caller = _signed_in(request, session)
+    _own_pass(session, caller, pass_id)
+    try:
+        passes.withdraw_pass(session, ctx, caller=caller, pass_id=pass_id)
+    except CloudError as exc:
+        return see_other(f"/s/{st.id}/pass/{pass_id}", error=str(exc))
+    return see_other(f"/s/{st.id}/pass/{pass_id}")
 
 
 @router.post("/s/{station_id}/signout", dependencies=[ResidentCsrf])
