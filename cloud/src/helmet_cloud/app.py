@@ -44,8 +44,8 @@ from helmet_cloud.http.guard import RefuseNul
 from helmet_cloud.http.web import install as install_pages
 from helmet_cloud.ingest.worker import IngestWorker
 from helmet_cloud.services.alerter import AlertSweeper, build_alerting
+from helmet_cloud.services.config_publisher import ConfigPublisher
 from helmet_cloud.services.feedcache import FeedCache
-from helmet_cloud.services.lockers import publish_all_configs
 from helmet_cloud.services.watermark import Watermark
 from helmet_cloud.settings import CloudSettings
 from helmet_protocol.errors import ProtocolError
@@ -64,12 +64,12 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             migrate(settings.database_url)
         engine = make_engine(settings.database_url)
         keys = load_or_create(settings.keys_path)
-        ctx_holder: list[AppContext] = []
+        configs: list[ConfigPublisher] = []  # set once the context exists; the broker may connect before
 
         def on_connect() -> None:
             # Retained configs carry the current pass keys: republish them on every (re)connect.
-            if ctx_holder:
-                publish_all_configs(ctx_holder[0])
+            if configs:
+                configs[0].force()
 
         publisher = CloudMqtt(settings, f"api-{uuid.uuid4().hex[:8]}", on_connect=on_connect)
         alerter, webhooks = build_alerting(settings, engine)
@@ -87,7 +87,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         )
         ctx.after_commit.subscribe(feed_cache.changed)
         ctx.after_commit.subscribe(alerter.after_commit)
-        ctx_holder.append(ctx)
+        config_publisher = ConfigPublisher(ctx, check_every=settings.refused_passes_check_seconds)
+        ctx.after_commit.subscribe(config_publisher.changed)
+        configs.append(config_publisher)
+        config_publisher.start()
         app.state.ctx = ctx
         if settings.broker_admin_username and settings.broker_admin_password:
             ctx.broker_admin = DynsecAdmin(
@@ -115,6 +118,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             yield
         finally:
             sweeper.stop()
+            config_publisher.stop()
             if worker is not None:
                 worker.stop()
             if webhooks is not None:

@@ -63,6 +63,9 @@ class CloudSettings(BaseSettings):
     # {"active": kid, "keys": {kid: base64 private key}}; generated on first start if missing.
     pass_keys_file: Path | None = None
     pass_ttl_minutes: int = Field(default=5, ge=1, le=60)
+    # How often each API process re-reads the passes lockers must refuse, for uses it is not told of (a separate
+    # ingest process) and refusals that lapsed; uses it is told of go out within a fraction of a second.
+    refused_passes_check_seconds: float = Field(default=2.0, gt=0, le=600)
     max_quantity: int = Field(default=4, ge=1, le=16)
     max_helmets_per_resident: int = Field(default=4, ge=1, le=16)
     # Pass requests per minute, per resident and per client IP (per API process); more get 429 + Retry-After.
