@@ -29,7 +29,7 @@ def _missing(what: str) -> None:
 def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A private Mosquitto process on a free port (persistence in tmp_path)."""
     try:
-        broker = start_mosquitto(tmp_path / "broker")
+        broker = start_mosquitto(tmp_path / "broker", extra_conf="sys_interval 1\n")  # support.broker_sys
     except FileNotFoundError:
         _missing("mosquitto is not installed (apt-get install mosquitto)")
     yield broker

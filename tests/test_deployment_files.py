@@ -18,6 +18,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret",
     "BROKER_ADMIN_PASSWORD": "admin-secret",
     "BROKER_CLOUD_PASSWORD": "cloud-secret",
+    "BROKER_INGEST_PASSWORD": "ingest-secret",
     "HELMET_PUBLIC_HOST": "helmets.example.org",
     "HELMET_LOCKER_MQTT_HOST": "mqtt.helmets.example.org",
 }
@@ -72,6 +73,90 @@ def test_compose_refuses_to_start_without_its_secrets() -> None:
     result = compose_config("config", env={k: v for k, v in SECRETS.items() if k != "BROKER_ADMIN_PASSWORD"})
     assert result.returncode != 0
     assert "set BROKER_ADMIN_PASSWORD in .env" in result.stderr
+
+
+def compose_script(service: str, key: str = "entrypoint") -> str:
+    """A service's shell script as the container runs it (compose turns ``$$`` into ``$``)."""
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    value = config["services"][service][key]
+    script = value["test"][-1] if key == "healthcheck" else value[-1]
+    return str(script).replace("$$", "$")
+
+
+GOOD = {
+    "POSTGRES_PASSWORD": "pg-0123456789abcdef",
+    "BROKER_ADMIN_PASSWORD": "admin-0123456789abcdef",
+    "BROKER_CLOUD_PASSWORD": "cloud-0123456789abcdef",
+    "BROKER_INGEST_PASSWORD": "ingest-0123456789abcdef",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("BROKER_ADMIN_PASSWORD", "change-me-too", "BROKER_ADMIN_PASSWORD in .env still has its example value"),
+        ("POSTGRES_PASSWORD", "change-me", "POSTGRES_PASSWORD in .env still has its example value"),
+        ("BROKER_INGEST_PASSWORD", "short", "BROKER_INGEST_PASSWORD in .env is shorter than 16 characters"),
+    ],
+)
+def test_compose_refuses_the_example_and_short_passwords(name: str, value: str, said: str) -> None:
+    script = compose_script("preflight")
+    ok = subprocess.run(["sh", "-c", script], env=GOOD, capture_output=True, text=True, timeout=10)
+    assert ok.returncode == 0, ok.stdout
+    bad = subprocess.run(["sh", "-c", script], env={**GOOD, name: value}, capture_output=True, text=True, timeout=10)
+    assert bad.returncode != 0 and said in bad.stdout
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", (ROOT / "hardware" / "compose.env.example").read_text(), re.M))
+    assert subprocess.run(["sh", "-c", script], env=example, capture_output=True, timeout=10).returncode != 0
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for first in ("db", "broker-init"):  # nothing starts before the check
+        assert config[first]["depends_on"]["preflight"]["condition"] == "service_completed_successfully"
+
+
+def test_only_the_api_gets_the_broker_admins_password_and_no_command_line_carries_a_secret() -> None:
+    result = compose_config("config", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    holders = {name for name, svc in services.items() if "HELMET_BROKER_ADMIN_PASSWORD" in svc.get("environment", {})}
+    assert holders == {"api"}
+    for name in ("ingest-1", "ingest-2"):
+        assert services[name]["environment"]["HELMET_MQTT_USERNAME"] == "helmet-ingest"
+    for name, svc in services.items():
+        for key in ("command", "entrypoint"):
+            for arg in svc.get(key) or []:
+                # Inside the scripts a secret may be written to a file or piped, never passed as an argument.
+                assert not re.search(r"-[pP] \"?\$\{?[A-Z_]*PASSWORD", str(arg)), f"{name} {key}: {arg}"
+        test = " ".join(map(str, svc.get("healthcheck", {}).get("test", [])))
+        assert "PASSWORD" not in test and " -P " not in test, f"{name}'s health check carries a secret"
+        for value in (svc.get("environment") or {}).values():
+            assert not str(value).startswith("change-me"), name
+
+
+def test_the_compose_broker_users_and_health_check_work_on_a_real_broker(tmp_path: Path) -> None:
+    """broker-users makes helmet-cloud and helmet-ingest (again on a re-run, with new passwords); the health check
+    says up without a password, and down when the broker is gone."""
+    from support.secure_broker import ADMIN, start_secure_broker
+    from support.secure_broker import connects as logs_in
+
+    broker, admin = start_secure_broker(tmp_path)
+    try:
+        port = str(broker.port)
+        users = compose_script("broker-users").replace("-p 1883", f"-p {port}")
+        env = {**os.environ, **GOOD, "BROKER_ADMIN_PASSWORD": ADMIN[1], "BROKER_HOST": "127.0.0.1"}
+        for round_ in ("first", "again"):
+            if round_ == "again":
+                env |= {"BROKER_CLOUD_PASSWORD": "cloud-new-0123456789", "BROKER_INGEST_PASSWORD": "ingest-new-012345"}
+            done = subprocess.run(["sh", "-c", users], env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert ADMIN[1] not in done.stdout + done.stderr
+            assert logs_in(broker.port, "helmet-cloud", env["BROKER_CLOUD_PASSWORD"], client_id="api-t")
+            assert logs_in(broker.port, "helmet-ingest", env["BROKER_INGEST_PASSWORD"], client_id="ingest-t")
+        assert not logs_in(broker.port, "helmet-ingest", GOOD["BROKER_INGEST_PASSWORD"], client_id="ingest-t")
+        health = compose_script("broker", "healthcheck").replace("-p 1883", f"-p {port}")
+        assert subprocess.run(["sh", "-c", health], capture_output=True, timeout=30).returncode == 0
+    finally:
+        admin.close()
+        broker.stop()
+    assert subprocess.run(["sh", "-c", health], capture_output=True, timeout=30).returncode != 0
 
 
 def test_compose_bind_mounts_and_builds_exist() -> None:

@@ -7,6 +7,7 @@ once and cannot come back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from support.cloud_users import user_headers
 from support.secure_broker import Peer, cloud_settings, connects
 from support.waiting import eventually
 
-from helmet_cloud.adapters.dynsec import DynsecAdmin
+from helmet_cloud.adapters.dynsec import INGEST_ROLE, DynsecAdmin, locker_acls
 from helmet_cloud.app import create_app
 from helmet_protocol.enrolment import read_bundle_file
 from helmet_sim.broker import Broker
@@ -71,6 +72,89 @@ def test_a_locker_only_reaches_its_own_topics(secure_broker: tuple[Broker, Dynse
     finally:
         for p in (lk1, lk2, cloud):
             p.close()
+
+
+def test_one_lockers_credentials_cannot_take_over_another_session(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
+    """The probe: LK-0001's user with client id LK-0002 threw the real LK-0002 off, resumed its session and
+    read its commands; with an ingest worker's client id it received another locker's events."""
+    broker, admin = secure_broker
+    one, two = admin.create_locker("LK-0001"), admin.create_locker("LK-0002")
+    real = Peer(broker.port, "LK-0002", two, clean_session=False)
+    worker = Peer(broker.port, "cloud", "cloud-secret", client_id="ingest-1")
+    try:
+        eventually(lambda: real.accepted and worker.accepted)
+        assert real.subscribe("helmet/v1/LK-0002/cmd")
+        for victim in ("LK-0002", "ingest-1", "api-1"):
+            for clean in (True, False):
+                intruder = Peer(broker.port, "LK-0001", one, client_id=victim, clean_session=clean)
+                try:
+                    eventually(lambda: intruder.connect_rc is not None)  # noqa: B023
+                    assert intruder.refused, f"LK-0001 got in as {victim} (clean session: {clean})"
+                    assert intruder.session_present is False
+                finally:
+                    intruder.close()
+        time.sleep(0.5)  # a takeover would have dropped them by now
+        assert not real.disconnected.is_set() and not worker.disconnected.is_set()
+        assert connects(broker.port, "LK-0001", one)  # its own id still works
+    finally:
+        real.close()
+        worker.close()
+
+
+def test_an_ingest_workers_user_reads_what_lockers_send_and_writes_only_acks_and_commands(
+    secure_broker: tuple[Broker, DynsecAdmin],
+) -> None:
+    broker, admin = secure_broker
+    admin.create_cloud_user("ingest", "ingest-secret", role=INGEST_ROLE)
+    one = admin.create_locker("LK-0001")
+    worker = Peer(broker.port, "ingest", "ingest-secret", client_id="ingest-1")
+    lk = Peer(broker.port, "LK-0001", one)
+    try:
+        eventually(lambda: worker.accepted and lk.accepted)
+        assert worker.subscribe("$share/ingest/helmet/v1/+/events") and worker.subscribe("helmet/v1/+/status")
+        assert not worker.subscribe("helmet/v1/#") and not worker.subscribe("$CONTROL/dynamic-security/v1/response")
+        assert lk.subscribe("helmet/v1/LK-0001/ack") and lk.subscribe("helmet/v1/LK-0001/config")
+        lk.client.publish("helmet/v1/LK-0001/events", b"{}", qos=1).wait_for_publish(5)
+        eventually(lambda: worker.topics == ["helmet/v1/LK-0001/events"])
+        worker.client.publish("helmet/v1/LK-0001/config", b"forged", qos=1).wait_for_publish(5)
+        worker.client.publish("helmet/v1/LK-0001/ack", b"{}", qos=1).wait_for_publish(5)
+        eventually(lambda: lk.topics == ["helmet/v1/LK-0001/ack"])  # the ack, never the forged config
+    finally:
+        worker.close()
+        lk.close()
+
+
+def test_a_broker_set_up_before_the_binding_is_brought_up_to_it(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
+    """A locker user made the old way (no client id) is bound when the cloud starts (ensure_roles)."""
+    broker, admin = secure_broker
+    admin.command("createRole", rolename="locker-LK-0009", acls=locker_acls("LK-0009")[:4])
+    admin.command("createClient", username="LK-0009", password="old-pi", roles=[{"rolename": "locker-LK-0009"}])
+    assert connects(broker.port, "LK-0009", "old-pi", client_id="LK-0002")  # the hole, before
+    admin.ensure_roles(["LK-0009", "LK-0404"])  # LK-0404 has no broker user: skipped
+    assert not connects(broker.port, "LK-0009", "old-pi", client_id="LK-0002")
+    lk = Peer(broker.port, "LK-0009", "old-pi")
+    try:
+        eventually(lambda: lk.accepted)
+        assert lk.subscribe("helmet/v1/LK-0009/cmd")  # the role gained today's ACLs too
+    finally:
+        lk.close()
+
+
+def test_a_locker_receives_nothing_but_its_own_topics(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
+    """Delivery is checked as well as subscribing (dynsec's publishClientReceive is denied by default)."""
+    broker, admin = secure_broker
+    one = admin.create_locker("LK-0001")
+    lk1 = Peer(broker.port, "LK-0001", one)
+    cloud = Peer(broker.port, "cloud", "cloud-secret")
+    try:
+        eventually(lambda: lk1.accepted and cloud.accepted)
+        assert lk1.subscribe("helmet/v1/LK-0001/cmd") and lk1.subscribe("helmet/v1/LK-0001/config")
+        cloud.client.publish("helmet/v1/LK-0002/cmd", b"{}", qos=1).wait_for_publish(5)
+        cloud.client.publish("helmet/v1/LK-0001/cmd", b"{}", qos=1).wait_for_publish(5)
+        eventually(lambda: lk1.topics == ["helmet/v1/LK-0001/cmd"])
+    finally:
+        lk1.close()
+        cloud.close()
 
 
 def test_wrong_passwords_and_decommissioned_lockers_are_refused(secure_broker: tuple[Broker, DynsecAdmin]) -> None:

@@ -191,3 +191,11 @@ def test_an_unknown_key_error_points_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cfg)
     assert f"{cfg}:5: mqtt.prot: Extra inputs are not permitted" in str(info.value)
+
+
+def test_the_examples_placeholder_password_is_refused(tmp_path: Path) -> None:
+    """hardware/config.example.toml once shipped `password = "change-me"`: a Pi must not run on it."""
+    path = tmp_path / "config.toml"
+    path.write_text('locker_id = "LK-0001"\n[mqtt]\nusername = "LK-0001"\npassword = "change-me"\n')
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_settings(path)

@@ -225,3 +225,19 @@ def test_config_json_round_trips(store: Store) -> None:
     assert store.get_json("config") is None
     store.put_json("config", {"max_quantity": 2, "revoked_pass_ids": ["a"]})
     assert store.get_json("config") == {"max_quantity": 2, "revoked_pass_ids": ["a"]}
+
+
+def test_the_store_is_for_the_services_user_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Its file 0600 (and SQLite's -wal and -shm with it) in a folder made 0700; a loose folder is said."""
+    store = Store(tmp_path / "data" / "locker.db", "LK-0001")
+    store.commit(events=[EventDraft(EventKind.PASS_REJECTED, reason="expired")], now=datetime.now(UTC))
+    files = sorted((tmp_path / "data").iterdir())
+    assert {f.name for f in files} >= {"locker.db", "locker.db-wal"}
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == dict.fromkeys((f.name for f in files), 0o600)
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    store.close()
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    Store(loose / "locker.db", "LK-0001").close()
+    assert "can be read by other users" in caplog.text

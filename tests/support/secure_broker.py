@@ -81,14 +81,28 @@ class Peer:
     answer and a second client with the same client id is not thrown off; to try again, make a new Peer.
     """
 
-    def __init__(self, port: int, username: str, password: str | None, *, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str | None,
+        *,
+        client_id: str | None = None,
+        clean_session: bool = True,
+    ) -> None:
+        self.session_present: bool | None = None
         self.received: list[tuple[str, bytes]] = []
         self.connect_rc: Any = None
         self.disconnected = threading.Event()
         self.subacks: dict[int, list[Any]] = {}
-        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or f"{username}-peer")
+        # A locker's broker user may connect only with its own id as client id: that is the default.
+        c = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or username,
+            clean_session=clean_session,
+        )
         c.username_pw_set(username, password)
-        c.on_connect = lambda _c, _u, _f, rc, _p: setattr(self, "connect_rc", rc)
+        c.on_connect = self._connected
         c.on_disconnect = lambda *_a: self.disconnected.set()
         c.on_message = lambda _c, _u, msg: self.received.append((msg.topic, bytes(msg.payload)))
         c.on_subscribe = lambda _c, _u, mid, codes, _p: self.subacks.__setitem__(mid, codes)
@@ -96,6 +110,10 @@ class Peer:
         c.connect("127.0.0.1", port)
         c.loop_start()
         self.client = c
+
+    def _connected(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        self.session_present = bool(flags.session_present)
+        self.connect_rc = rc
 
     @property
     def accepted(self) -> bool:
@@ -120,6 +138,9 @@ class Peer:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # Break the callbacks' cycle back to this Peer: the client is freed (and its sockets closed) at once.
+        c = self.client
+        c.on_connect = c.on_disconnect = c.on_message = c.on_subscribe = None
 
 
 def connects(port: int, username: str, password: str | None, *, client_id: str | None = None) -> bool:

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_cloud.adapters.dynsec import DynsecAdmin
@@ -43,6 +43,7 @@ from helmet_cloud.http.errors import install as install_error_answers
 from helmet_cloud.http.guard import RefuseNul
 from helmet_cloud.http.web import install as install_pages
 from helmet_cloud.ingest.worker import IngestWorker
+from helmet_cloud.models import Locker
 from helmet_cloud.services.alerter import AlertSweeper, build_alerting
 from helmet_cloud.services.config_publisher import ConfigPublisher
 from helmet_cloud.services.feedcache import FeedCache
@@ -99,7 +100,9 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                 settings.broker_admin_username,
                 settings.broker_admin_password.get_secret_value(),
             )
-            ctx.broker_admin.ensure_roles()
+            with Session(engine) as session:  # users made before client ids were bound get bound now
+                locker_ids = session.exec(select(Locker.id)).all()
+            ctx.broker_admin.ensure_roles(locker_ids)
         publisher.start()
         metrics.watch(engine)
         if webhooks is not None:

@@ -37,7 +37,7 @@ class MqttSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)
     tls: bool = False
     ca_file: Path | None = None
     keepalive: int = Field(default=30, ge=5, le=600)
@@ -51,6 +51,13 @@ class MqttSettings(_Section):
     command_max_age_s: float = Field(default=60.0, gt=0)
     # While the broker is away, reconnect after 1 s, then waits doubling up to this.
     reconnect_max_s: int = Field(default=30, ge=1, le=600)
+
+    @field_validator("password")
+    @classmethod
+    def _not_the_example(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("change-me"):
+            raise ValueError("is the example's placeholder: enrol the Pi (helmet-edge enroll) or set the real one")
+        return value
 
 
 class CameraSettings(_Section):

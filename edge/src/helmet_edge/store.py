@@ -8,6 +8,8 @@ outbox only when the cloud's ``ack`` covers its ``seq``.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS honoured (pass_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (cmd_id TEXT PRIMARY KEY, ack BLOB NOT NULL, at TEXT NOT NULL);
 """
+log = logging.getLogger(__name__)
 DB_FILE = "locker.db"  # in the service's data_dir
 
 
@@ -37,7 +40,14 @@ class Store:
     """One SQLite file per locker. Safe to call from the service and MQTT threads."""
 
     def __init__(self, path: Path, locker_id: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Passes honoured, commands and events with resident ids: for the service's user alone (SQLite gives
+        # its -wal and -shm files the database file's mode).
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        elif path.parent.stat().st_mode & 0o077:
+            log.warning("%s can be read by other users: chmod 700 it (it holds the locker's store)", path.parent)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
         self.locker_id = locker_id
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

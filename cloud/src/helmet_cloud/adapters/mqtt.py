@@ -1,4 +1,11 @@
-"""paho-mqtt 2.x clients for the cloud: TCP_NODELAY, automatic reconnection."""
+"""paho-mqtt 2.x clients for the cloud: TCP_NODELAY, automatic reconnection, clean sessions.
+
+Every cloud client connects with a clean session (docs/mqtt.md, delivery guarantees). A persistent
+session that outlives its process stays a member of the ``$share/ingest`` group in Mosquitto: the
+broker keeps handing it a share of the events and queues them for a client that never comes back.
+Lockers keep every event in their outbox until the cloud's ``ack`` covers it, so a message that was
+on its way to a worker when it died is sent again; the broker need not keep anything for the cloud.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +91,10 @@ def _why_unreachable(host: str, port: int) -> str:
 
 
 class CloudMqtt:
-    """One connection; ``subscriptions`` are (re)made on every connect.
+    """One connection with a clean session; ``subscriptions`` are (re)made on every connect.
+
+    ``client_id`` must be unique among live clients (the broker throws the older one off), which is all
+    it is for: no session is kept under it.
 
     A broker that cannot be reached is logged once, then at widening intervals (``reach``), and shows in
     ``/health``; paho keeps retrying with its own back-off.
@@ -109,7 +119,7 @@ class CloudMqtt:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv311,
-            clean_session=not subscriptions,
+            clean_session=True,
         )
         if settings.mqtt_username:
             c.username_pw_set(settings.mqtt_username, settings.mqtt_password)
