@@ -118,7 +118,10 @@ def serve(
 
 @app.command()
 def ingest(
-    worker_id: Annotated[str | None, typer.Option()] = None,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(help="its MQTT client id, unique among running workers (default: ingest-<random>)"),
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve this worker's /metrics and /health on this port")
     ] = None,
