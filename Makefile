@@ -24,8 +24,9 @@ sync: $(SYNCED)
 demo: $(SYNCED)
 	$(UV) run --frozen --no-sync helmet-sim demo $(DEMO_ARGS)
 
+# Tests start their own brokers, databases and processes: two at a time fill this machine's cores.
 test: $(SYNCED)
-	$(UV) run --frozen --no-sync pytest
+	$(UV) run --frozen --no-sync pytest --numprocesses=auto --maxprocesses=4 --dist worksteal
 
 lint: $(SYNCED)
 	$(UV) run --frozen --no-sync ruff check .
