@@ -63,7 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_mosquitto(Path(tmp) / "broker")
         publish_locker_config(broker.port, key)
-        locker = LockerProcess("LK-0001", Path(tmp) / "lockers", broker.port, extra_args=["--fps", "15"])
+        locker = LockerProcess("LK-0001", Path(tmp) / "lockers", broker.port, extra_args=["--fps", "15", "--no-cable"])
         try:
             locker.wait_for_keys()
             pid = locker.proc.pid

@@ -112,6 +112,13 @@ class LockerProcess:
         self.send(**request)
         return self._read()
 
+    def ask_line(self, line: str) -> dict[str, Any]:
+        """Send one raw line (a malformed request, say) and read its answer."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
     def kill(self) -> None:
         """A power cut: SIGKILL, no chance to clean up."""
         self.proc.kill()

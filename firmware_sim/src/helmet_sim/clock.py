@@ -20,9 +20,29 @@ class SimClock:
         self.speed = speed
         self.start = start or datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
         self._t0 = time.monotonic()
+        self._paused_at: float | None = None  # while paused, simulated time stands still
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        with self._lock:
+            mono = self._paused_at if self._paused_at is not None else time.monotonic()
+            return self.start + timedelta(seconds=(mono - self._t0) * self.speed)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        """Stop simulated time (a town paused for a check); :meth:`resume` lets it run on from there."""
+        with self._lock:
+            if self._paused_at is None:
+                self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_at is not None:
+                self._t0 += time.monotonic() - self._paused_at
+                self._paused_at = None
 
     def elapsed(self) -> timedelta:
         """Simulated time since the start."""

@@ -147,6 +147,12 @@ class SmsInbox:
         self._codes: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def skip_existing(self) -> None:
+        """Read only messages sent from now on (a kept town's phones hold the old ones, all used or stale)."""
+        with self._lock:
+            self._offset = self.path.stat().st_size if self.path.exists() else 0
+            self._codes.clear()
+
     def code(self, phone: str) -> str | None:
         with self._lock:
             if self.path.exists():

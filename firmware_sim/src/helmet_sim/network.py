@@ -62,6 +62,8 @@ class Cable:
             except OSError:
                 client.close()
                 continue
+            # The 5 s were for connecting: a link quiet for longer (between MQTT keepalives) must stay up.
+            upstream.settimeout(None)
             for s in (client, upstream):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:

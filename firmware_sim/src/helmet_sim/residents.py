@@ -83,6 +83,7 @@ class Tally:
     cloud_refused: int = 0  # the cloud would not issue a pass (limit)
     doors_left_open: int = 0
     unread: int = 0  # codes a kiosk did not read while a resident held them up (an overloaded machine)
+    out_of_order: int = 0  # a resident found the kiosk dark (its locker killed) and went on to the next station
     errors: int = 0
     problems: list[str] = field(default_factory=list)  # things that must never happen
     recent: list[str] = field(default_factory=list)
@@ -143,6 +144,10 @@ class Surroundings(Protocol):
 
     def door_left_open(self, station: int, slots: list[PhysicalSlot]) -> None: ...
 
+    def out_of_order(self, station: int) -> bool:
+        """The station's kiosk is dark (its locker was killed and not restarted yet); ask under its kiosk lock."""
+        ...
+
     def until_doors_shut(self) -> timedelta: ...
 
 
@@ -154,6 +159,7 @@ class Resident:
         self.behaviour = behaviour
         self.rng = rng
         self.client: CloudClient | None = None
+        self.account: str | None = None  # the cloud's resident id once signed in (kept with a kept town)
         self.holding: list[str] = []
         self.destination: int | None = None
         self.tried: list[int] = []
@@ -161,7 +167,7 @@ class Resident:
 
     @property
     def resident_id(self) -> str | None:
-        return self.client.subject if self.client else None
+        return self.client.subject if self.client else self.account
 
     def act(self, town: Surroundings, now: datetime) -> datetime:
         """Do what is due at simulated time ``now``; answer when to act next."""
@@ -180,6 +186,7 @@ class Resident:
         if self.client is None:
             client = CloudClient(town.cloud_url, http=town.http)
             self.client = client.sign_in_resident(self.phone, town.inbox)
+            self.account = self.client.subject
         return self.client
 
     def _trip(self, town: Surroundings, now: datetime) -> datetime:
@@ -196,6 +203,8 @@ class Resident:
             self._forge(town, station)
             self.tried = []
             return next_trip(self.rng, now, town.trips_per_day)
+        if town.out_of_order(station):
+            return self._dark_kiosk(town, station, now)
         if client.station(town.station_ids[station])["helmets_available"] <= 0:
             return now + town.walk(station, town.nearest(self.home, exclude=self.tried) or station)
         try:
@@ -207,6 +216,8 @@ class Resident:
             return next_trip(self.rng, now, town.trips_per_day)
         leave_open = self.behaviour == Behaviour.DOOR_LEAVER
         with town.kiosks[station]:
+            if town.out_of_order(station):  # killed while they walked up
+                return self._dark_kiosk(town, station, now)
             rig = town.rigs[station]  # under the kiosk's lock: a power cut may have replaced it
             visit = kiosk.use_pass(rig, p["text"], leave_open=leave_open)
             replay = None
@@ -234,6 +245,12 @@ class Resident:
             ride = max(ride, town.until_doors_shut())
         return now + ride
 
+    def _dark_kiosk(self, town: Surroundings, station: int, now: datetime) -> datetime:
+        """The kiosk shows nothing (its locker is down): on to the next station, as for an empty one."""
+        town.tally.add(out_of_order=1)
+        town.tally.note(f"{self.phone}: the kiosk at {town.station_ids[station]} is dark")
+        return now + town.walk(station, town.nearest(self.home, exclude=self.tried) or station)
+
     def _forge(self, town: Surroundings, station: int) -> None:
         forged = issue_pass(
             signing_key=Ed25519PrivateKey.generate(),
@@ -244,6 +261,9 @@ class Resident:
             ttl=timedelta(minutes=5),
         )
         with town.kiosks[station]:
+            if town.out_of_order(station):
+                town.tally.add(out_of_order=1)
+                return
             visit = kiosk.try_code(town.rigs[station], forged)
         self._expect_refusal(town, station, visit, "forged pass", forged_shown=1)
 
@@ -271,9 +291,14 @@ class Resident:
         self.tried.append(station)
         helmet = self.holding[0]
         with town.kiosks[station]:
-            slot = kiosk.put_back(town.rigs[station], helmet)
+            dark = town.out_of_order(station)
+            slot = None if dark else kiosk.put_back(town.rigs[station], helmet)
         if slot is None:
-            town.tally.add(no_slot=1)
+            if dark:
+                town.tally.add(out_of_order=1)
+                town.tally.note(f"{self.phone}: the kiosk at {town.station_ids[station]} is dark")
+            else:
+                town.tally.add(no_slot=1)
             nxt = town.nearest(station, exclude=self.tried)
             self.destination = nxt
             return now + town.walk(station, nxt if nxt is not None else station)

@@ -1,7 +1,9 @@
 """Running a town from the command line: start or join a cloud, build, live view, verdict.
 
 ``helmet-sim town`` and ``helmet-sim demo`` both end here; the demo is a small
-town on the embedded defaults with a per-station table.
+town on the embedded defaults with a per-station table. While it runs, the town
+takes faults on its control channel (:mod:`helmet_sim.town_control`); with
+``keep`` it goes on from the state its work directory holds.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from rich.table import Table
 from helmet_sim.cloud_client import CloudClient, CloudError
 from helmet_sim.consistency import verdict
 from helmet_sim.embedded import ADMIN, Embedded, SetupError, start_embedded
-from helmet_sim.town import Town, TownOptions
+from helmet_sim.town import KeptTownError, Town, TownOptions, load_kept
+from helmet_sim.town_control import ControlError, ControlServer, TownControl, answers, socket_path
 
 # Without a terminal (a pipe, `| tee`, a CI log) the live view is replaced by one plain line this often.
 PLAIN_EVERY_S = 10.0
@@ -149,14 +152,33 @@ def run(
     external: External | None = None,
     demo: bool = False,
     console: Console | None = None,
+    keep: bool = False,
 ) -> int:
-    """Build the town, run it for ``options.hours`` simulated hours (or until Ctrl-C), check it. 0 is a pass."""
+    """Build the town, run it for ``options.hours`` simulated hours (or until Ctrl-C, or the control channel's
+    ``stop``), check it. 0 is a pass. ``keep``: go on with the town kept in ``workdir`` instead of wiping it."""
     if console is None:
         console = Console()
         console.soft_wrap = not console.is_terminal  # piped, nothing wraps at 80 columns: a line is a line
-    if workdir.exists():
+
+    def refuse(message: str) -> int:
+        console.print(f"[bold red]error[/]: {message}", soft_wrap=True, highlight=False)
+        return 2
+
+    if answers(socket_path(workdir)):
+        return refuse(f"a town already runs on {workdir} (its control socket answers): stop it, or another --workdir")
+    kept = None
+    if keep:
+        try:
+            kept = load_kept(workdir, options)
+        except KeptTownError as exc:
+            return refuse(str(exc))
+        if kept is None and workdir.exists() and any(workdir.iterdir()):
+            return refuse(
+                f"{workdir} holds no kept town (no town.json): start it without --keep, or choose an empty --workdir"
+            )
+    elif workdir.exists():
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     log_to(workdir / "town.log")
     embedded: Embedded | None = None
     if external is None:
@@ -164,8 +186,7 @@ def run(
         try:
             embedded = start_embedded(workdir / "cloud", port=port, broker=broker, settings=cloud_settings(options))
         except SetupError as exc:
-            console.print(f"[bold red]error[/]: {exc}", soft_wrap=True, highlight=False)
-            return 2
+            return refuse(str(exc))
         console.print(f"[bold]broker[/]: {embedded.broker.kind} on 127.0.0.1:{embedded.broker.port}")
         base, mqtt_port, sms_file = embedded.base_url, embedded.broker.port, embedded.sms_file
         user, password, mqtt_host = ADMIN, embedded.admin_password, "127.0.0.1"
@@ -173,6 +194,7 @@ def run(
         base, mqtt_host, mqtt_port = external.cloud_url, external.mqtt_host, external.mqtt_port
         user, password, sms_file = external.admin_user, external.admin_password, external.sms_file
     town: Town | None = None
+    server: ControlServer | None = None
     problems = ["the town never started"]
     started = time.monotonic()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -180,18 +202,28 @@ def run(
         admin = CloudClient(base).login(user, password)
         town = Town(
             options, workdir=workdir, cloud_url=base, admin=admin, sms_file=sms_file,
-            mqtt_host=mqtt_host, mqtt_port=mqtt_port,
+            mqtt_host=mqtt_host, mqtt_port=mqtt_port, kept=kept,
         )  # fmt: skip
+        if kept is not None:
+            when = str(kept["simulated"])[:16].replace("T", " ")
+            console.print(f"going on with the town kept in {workdir} (simulated time {when}) ...")
         console.print(f"setting up {options.stations} stations, lockers and helmets ...")
         with SetupProgress(console) as progress:
             town.build(progress)
         built = time.monotonic() - started
+        control = TownControl(town)
+        try:
+            server = ControlServer(control, socket_path(workdir))
+            steer = f"        control: helmet-sim control --workdir {workdir} help   (JSON lines on {server.path})\n"
+        except ControlError as exc:
+            steer = f"        no control channel: {exc}\n"
         console.print(
             f"[bold green]ready[/] in {built:.0f} s: {town.helmets} helmets in {len(town.rigs)} lockers "
             f"of {options.slots} slots\n"
             f"        staff dashboard: {base}/staff/   a station's page: {base}/s/{town.station_ids[0]}\n"
             f"        API docs: {base}/docs   stations: {base}/api/stations\n"
             f"        staff login: {user} / {password}   logs: {workdir}/cloud/cloud.log, {workdir}/town.log\n"
+            f"{steer}"
             "        Ctrl-C stops the town and checks it",
             soft_wrap=True,
         )
@@ -205,8 +237,7 @@ def run(
                     if console.is_terminal
                     else None
                 )
-                while not town.finished():
-                    time.sleep(1)
+                while not town.finished() and not control.stop_requested.wait(1):
                     if time.monotonic() - last_alerts > 5:
                         last_alerts = time.monotonic()
                         with contextlib.suppress(CloudError, OSError):
@@ -219,8 +250,13 @@ def run(
         except KeyboardInterrupt:
             pass
         ran = time.monotonic() - started - built
+        if server is not None:  # no faults during the final check
+            server.close()
+            server = None
         console.print("checking that the cloud agrees with the lockers and the residents ...")
         problems = town.check()
+        for done in town.recovered:
+            console.print(f"  before the check: {done}", highlight=False)
         town.refresh_alerts()
         others = {}
         if embedded is not None:
@@ -234,8 +270,13 @@ def run(
         )
     except KeyboardInterrupt:
         problems = ["interrupted before the check"]
+    except KeptTownError as exc:
+        refuse(str(exc))
+        problems = [str(exc)]
     finally:
         console.print("stopping ...")
+        if server is not None:
+            server.close()
         if town is not None:
             town.close()
             town.admin.close()
@@ -274,8 +315,8 @@ def report(
         f"- refused as expected: {t.refused_as_expected} (forged shown {t.forged_shown}, replays shown "
         f"{t.replays_shown}); no helmet found {t.no_helmet}; locker full on return {t.no_slot}; "
         f"cloud refused a pass {t.cloud_refused}; doors left open {t.doors_left_open}; codes not read {t.unread}; "
-        f"errors {t.errors}",
-        f"- events recorded by the lockers: {sum(r.service.store.last_seq() for r in town.rigs)}",
+        f"kiosk dark {t.out_of_order}; errors {t.errors}",
+        f"- events recorded by the lockers: {town.recorded_events()}",
         f"- alerts: {', '.join(f'{k} {n}' for k, n in sorted(town.alerts.items())) or 'none'}",
         f"- simulator process: CPU {cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime:.0f} s, "
         f"max RSS {cpu.ru_maxrss / 1024:.0f} MiB"

@@ -6,23 +6,30 @@ Residents act on a simulated clock (:mod:`helmet_sim.clock`); a dispatcher
 hands each due resident to a pool of worker threads, and a visit to a kiosk
 takes the wall-clock time a person needs. docs/simulation.md explains what is
 real, what is simulated and what it costs.
+
+A running town takes faults (:meth:`Town.cut`, :meth:`Town.kill`, :meth:`Town.pause`, ...: the
+control channel of ``helmet-sim town``, :mod:`helmet_sim.town_control`) and keeps what it needs to
+start again on its work directory (``town.json``, with the lockers' files and the cloud's database).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import math
+import os
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,6 +57,15 @@ PROFILES = {6: "pi-gpio-6", 12: "pi-mcp23017-12"}
 # Set-up progress: (step, done, total), e.g. ("lockers stocked", 12, 50).
 Progress = Callable[[str, int, int], None]
 MAINTENANCE_S = 40.0
+KEPT_FILE = "town.json"  # what a kept town needs besides the lockers' files and the cloud: hands, clock, tally
+
+
+class FaultError(ValueError):
+    """A fault the town cannot inject as asked (no cables, a locker already down, ...), in words."""
+
+
+class KeptTownError(ValueError):
+    """The kept work directory does not hold a town these options can go on with, in words."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +129,45 @@ class TownOptions:
         if self.residents < 1 or self.speed <= 0 or self.hours < 0:
             raise ValueError("--residents must be >= 1, --speed > 0, --hours >= 0")
 
+    def shape(self) -> dict[str, object]:
+        """What a kept town must keep: its stations, lockers and residents (flag name -> value)."""
+        mix = {f"--{k.replace('_', '-')}s": v for k, v in asdict(self.mix).items()}
+        return {"--stations": self.stations, "--slots": self.slots, "--residents": self.residents,
+                "--seed": self.seed, "--fill": self.fill, **mix}  # fmt: skip
+
     @property
     def door_open_fault_s(self) -> float:
         # A door left open is a town-time matter (staff notice it), so it scales with speed; but people
         # at the kiosk act at wall-clock speed, so never below 15 s or a slow resident would trip it.
         return max(15.0, 90.0 / self.speed)
+
+
+def load_kept(workdir: Path, options: TownOptions) -> dict[str, Any] | None:
+    """The state a town left in ``workdir`` (``None``: none there); refused if these options describe another town."""
+    path = workdir / KEPT_FILE
+    if not path.exists():
+        return None
+    try:
+        kept: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise KeptTownError(f"{path} cannot be read ({exc}): start the town without --keep") from None
+    if kept.get("version") != 1 or not isinstance(kept.get("shape"), dict):
+        raise KeptTownError(f"{path} was not written by this simulator: start the town without --keep")
+    if not options.faults:
+        raise KeptTownError("--keep needs the doors and helmets kept in files: drop --no-faults")
+    if not kept.get("faults", False):
+        raise KeptTownError(f"the town in {workdir} ran with --no-faults (its doors and helmets were not kept)")
+    differ = [
+        f"{flag} {kept['shape'].get(flag)} (this command: {value})"
+        for flag, value in options.shape().items()
+        if kept["shape"].get(flag) != value
+    ]
+    if differ:
+        raise KeptTownError(
+            f"the town kept in {workdir} was started with {', '.join(differ)}: give the same options, "
+            "or start without --keep"
+        )
+    return kept
 
 
 class Town:
@@ -131,13 +181,19 @@ class Town:
         sms_file: Path,
         mqtt_host: str = "127.0.0.1",
         mqtt_port: int = 1883,
+        kept: dict[str, Any] | None = None,
     ) -> None:
+        """With ``kept`` (:func:`load_kept`), the town goes on where it stopped: its stations and lockers exist,
+        the lockers boot on their files, the residents hold what they held."""
         paho_poll.install()  # hundreds of MQTT clients in one process (see paho_poll)
         self.options = options
         self.workdir = workdir
         self.cloud_url = cloud_url
         self.admin = admin
+        self.kept = kept
         self.inbox = SmsInbox(sms_file)
+        if kept is not None:
+            self.inbox.skip_existing()  # the codes in it were sent to the last run's sign-ins
         self.mqtt = (mqtt_host, mqtt_port)
         self.http = httpx.Client(
             base_url=cloud_url, timeout=30.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -156,7 +212,7 @@ class Town:
         self._queue: list[tuple[datetime, int, Resident]] = []
         self._queue_lock = threading.Lock()
         self._counter = itertools.count()
-        self._open_doors: list[tuple[float, PhysicalSlot]] = []
+        self._open_doors: list[tuple[float, int, int]] = []  # (when, station, slot): doors a passer-by will shut
         self._doors_lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -166,6 +222,14 @@ class Town:
         self.alerts: Counter[str] = Counter()
         self.helmets = 0
         self.ended: timedelta | None = None  # simulated time when the residents were called home
+        # Faults injected while it runs (the control channel): stations whose locker is killed, and the
+        # events each had recorded by then; residents find their kiosk dark.
+        self.down: set[int] = set()
+        self._seq_at_kill: dict[int, int] = {}
+        self._faults_lock = threading.Lock()
+        self.paused = threading.Event()
+        self.recovered: list[str] = []  # what the final check restored first (a cut cable, a killed locker)
+        self._populated = False
 
     # -- geometry ------------------------------------------------------------------
 
@@ -202,13 +266,22 @@ class Town:
         tell: Progress = progress or (lambda _step, _done, _total: None)
         o = self.options
         profile = PROFILES[o.slots]
+        if self.kept is not None:
+            known = {s["id"] for s in self.admin.stations()}
+            missing = [sid for sid in self.station_ids if sid not in known]
+            if missing:
+                raise KeptTownError(
+                    f"the cloud of the kept town has no station {missing[0]} (its database is not the kept one?): "
+                    "start the town without --keep"
+                )
         # A sticker shown in maintenance mode stocks the helmet instead of returning it: the technician leaves
         # it with their pass after each batch, and the short window is the fallback if a locker missed that.
         timing = TimingSettings(poll_hz=o.poll_hz, door_open_fault_s=o.door_open_fault_s, maintenance_s=MAINTENANCE_S)
         for i, place in enumerate(self.places):
             locker_id = f"LK-{i + 1:04d}"
-            self.admin.create_station(place.id, place.name, place.lat, place.lon)
-            self.admin.register_locker(locker_id, place.id, slot_count=o.slots, pin_profile=profile)
+            if self.kept is None:
+                self.admin.create_station(place.id, place.name, place.lat, place.lon)
+                self.admin.register_locker(locker_id, place.id, slot_count=o.slots, pin_profile=profile)
             host, port = self.mqtt
             if o.faults:
                 self.cables.append(Cable(port, target_host=host))
@@ -239,6 +312,11 @@ class Town:
                            for r in self.rigs if not r.service.rules.keys]  # fmt: skip
                 raise TimeoutError(f"{len(missing)} lockers got no pass keys: {', '.join(missing[:10])}")
             time.sleep(0.2)
+        if self.kept is not None:  # the helmets are where the last run left them: in slots and in hands
+            self.helmets = int(self.kept["helmets"])
+            self.pass_kid = str(self.kept["pass_kid"]) or decode_pass(self.admin.technician_pass())[0].kid
+            tell("residents come", 1, 1)
+            return
         per_locker = max(1, round(o.slots * o.fill))
         serials = itertools.count(1)
         jobs = [(rig, [f"H-{next(serials):05d}" for _ in range(per_locker)]) for rig in self.rigs]
@@ -284,6 +362,11 @@ class Town:
         o = self.options
         rng = random.Random(o.seed)
         start = self.clock.start.replace(hour=o.start_hour)
+        kept: dict[int, dict[str, Any]] = {}
+        if self.kept is not None:  # simulated time goes on from where the kept town stopped
+            start = datetime.fromisoformat(self.kept["simulated"])
+            kept = {int(r["n"]): r for r in self.kept["residents"]}
+            self._restore_tally(self.kept["tally"])
         self.clock = SimClock(o.speed, start)
         kinds = o.mix.assign(o.residents, rng)
         from helmet_sim.demand import next_trip
@@ -293,8 +376,15 @@ class Town:
             # Misbehaving residents act early, so even a short run sees one of each kind.
             first = start + timedelta(minutes=rng.uniform(1, 20)) if kind != Behaviour.REGULAR else None
             r.next_at = first or next_trip(r.rng, start, o.trips_per_day)
+            if r.n in kept:
+                was = kept[r.n]
+                r.account, r.holding, r.tried = was["account"], list(was["holding"]), list(was["tried"])
+                r.destination = was["destination"]
+                r.next_at = max(start, datetime.fromisoformat(was["next_at"]))
             self.residents.append(r)
             heapq.heappush(self._queue, (r.next_at, next(self._counter), r))
+        self._populated = True
+        self.save()
 
     def start(self) -> None:
         workers = self.options.workers or min(48, max(4, len(self.rigs)))
@@ -309,7 +399,7 @@ class Town:
             now = self.clock.now()
             due: list[Resident] = []
             with self._queue_lock:
-                while self._queue and self._queue[0][0] <= now:
+                while self._queue and self._queue[0][0] <= now and not self.paused.is_set():
                     _, _, r = heapq.heappop(self._queue)
                     due.append(r)
             for r in due:
@@ -340,18 +430,27 @@ class Town:
         self.tally.note(f"door left open at {self.station_ids[station]}")
         at = time.monotonic() + self.options.door_open_fault_s + 5
         with self._doors_lock:
-            self._open_doors += [(at, s) for s in slots]
+            self._open_doors += [(at, station, s.number) for s in slots]
+
+    def out_of_order(self, station: int) -> bool:
+        return station in self.down
 
     def until_doors_shut(self) -> timedelta:
         """Simulated time until a door left open now has been shut by a passer-by (plus a margin)."""
         return timedelta(seconds=(self.options.door_open_fault_s + 5 + 3) * self.options.speed)
 
-    def _close_due_doors(self, mono: float) -> None:
+    def _close_due_doors(self, mono: float) -> int:
+        """The passer-by shuts the doors due by ``mono``, except at a dark kiosk (the world of a killed locker
+        is its next boot's); the slot is looked up on the station's current locker (a restart replaced it)."""
         with self._doors_lock:
-            due = [s for at, s in self._open_doors if at <= mono]
-            self._open_doors = [(at, s) for at, s in self._open_doors if at > mono]
-        for s in due:
-            s.close_door()
+            if not any(at <= mono for at, _, _ in self._open_doors):
+                return 0  # the dispatcher asks every 50 ms: no lock taken for nothing
+        with self._faults_lock, self._doors_lock:
+            due = [(st, n) for at, st, n in self._open_doors if at <= mono and st not in self.down]
+            self._open_doors = [d for d in self._open_doors if (d[1], d[2]) not in due]
+            for st, n in due:
+                self.rigs[st].physical.slots[n].close_door()
+        return len(due)
 
     def busy(self) -> int:
         with self._queue_lock:
@@ -362,7 +461,7 @@ class Town:
         return bool(o.hours) and self.clock.elapsed() >= timedelta(hours=o.hours)
 
     def wind_down(self, timeout: float = 120.0) -> None:
-        """Stop sending residents out; let every visit in progress end; shut doors left open."""
+        """Stop sending residents out; let every visit in progress end; restore every fault; shut doors left open."""
         if self.ended is None:
             self.ended = self.clock.elapsed()
         self.stop.set()
@@ -370,10 +469,8 @@ class Town:
             self._dispatcher.join(timeout=5)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        with self._doors_lock:
-            doors, self._open_doors = [s for _, s in self._open_doors], []
-        for s in doors:
-            s.close_door()
+        self.recovered += self.recover()
+        self._close_due_doors(math.inf)
 
     # -- figures -----------------------------------------------------------------------
 
@@ -394,22 +491,59 @@ class Town:
             "no helmet / full": f"{t.no_helmet} / {t.no_slot}",
             "doors left open": t.doors_left_open,
             "alerts": sum(self.alerts.values()),
-            "events": sum(r.service.store.last_seq() for r in self.rigs),
+            "events": self.recorded_events(),
             "acting now (incl. queued)": self.busy(),
             "lag": f"{self.lag.total_seconds() / 60:.0f} min",
             "codes not read": t.unread,
             "errors": t.errors,
+            **({"faults now": self.faults_now()} if self.cables or self.down or self.paused.is_set() else {}),
         }
+
+    def recorded_events(self) -> int:
+        """Events the lockers recorded (a killed locker: as many as it had committed when it went down)."""
+        with self._faults_lock:
+            return sum(
+                self._seq_at_kill[i] if i in self.down else rig.service.store.last_seq()
+                for i, rig in enumerate(self.rigs)
+            )
+
+    def faults_now(self) -> str:
+        cut = [self.rigs[i].locker_id for i, c in enumerate(self.cables) if not c.plugged]
+        parts = [f"cable cut: {', '.join(cut)}"] if cut else []
+        parts += [f"killed: {', '.join(self.rigs[i].locker_id for i in sorted(self.down))}"] if self.down else []
+        parts += ["paused"] if self.paused.is_set() else []
+        return "; ".join(parts) or "-"
 
     # -- the verdict ---------------------------------------------------------------------
 
     def check(self, timeout: float = 90.0) -> list[str]:
-        """Wind down, let every event reach the cloud, then compare (consistency.py); [] is a pass."""
+        """Wind down (restoring every fault: :attr:`recovered` says which), let every event reach the cloud,
+        then compare (consistency.py); [] is a pass."""
         self.wind_down()
-        hands = {r.resident_id or r.phone: list(r.holding) for r in self.residents if r.holding or r.client}
+        return self._compare_until(timeout)
+
+    def check_now(self, timeout: float = 30.0) -> list[str]:
+        """The same comparison on the running town, paused for it (and resumed after, unless it was paused)."""
+        was_paused = self.paused.is_set()
+        if not was_paused:
+            self.pause()
+        try:
+            return self._compare_until(timeout)
+        finally:
+            if not was_paused:
+                self.resume()
+
+    def _compare_until(self, timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
-            problems = compare(self._views(), hands, self._open_loans()) + self._refusals()
+            hands = {r.resident_id or r.phone: list(r.holding) for r in self.residents if r.holding or r.resident_id}
+            with self._faults_lock:
+                problems = [
+                    f"{self.rigs[i].locker_id}: killed and not restarted (its slots and events are not counted)"
+                    for i in sorted(self.down)
+                ]
+                views = self._views()
+            problems += compare(views, hands, self._open_loans()) + self._refusals()
             problems += self.tally.problems
             if not problems or time.monotonic() > deadline:
                 return problems
@@ -417,7 +551,9 @@ class Town:
 
     def _views(self) -> list[LockerView]:
         views = []
-        for rig in self.rigs:
+        for i, rig in enumerate(self.rigs):
+            if i in self.down:
+                continue
             cloud = self.admin.locker(rig.locker_id)
             views.append(
                 LockerView(
@@ -447,10 +583,149 @@ class Town:
             problems.append(f"{t.replays_shown} passes replayed, cloud recorded {reasons['replayed']}")
         return problems
 
+    # -- faults on the running town (helmet_sim.town_control) --------------------------
+
+    def index_of(self, locker: object) -> int:
+        """A station by its locker's id (``LK-0002``), its own id (``ST-002``) or its number (2)."""
+        text = str(locker).strip()
+        for i, rig in enumerate(self.rigs):
+            if text in (rig.locker_id, self.station_ids[i], str(i + 1)):
+                return i
+        span = f"{self.rigs[0].locker_id}..{self.rigs[-1].locker_id}" if self.rigs else "none yet"
+        raise FaultError(f"no locker {text!r} in this town (lockers {span}, or their station ids or numbers)")
+
+    def _cable(self, i: int) -> Cable:
+        if not self.cables:
+            raise FaultError("this town's lockers have no network cables (it runs with --no-faults, or is the demo)")
+        return self.cables[i]
+
+    def cut(self, i: int) -> None:
+        """Pull the locker's network cable: its MQTT connection dies and reconnects fail until :meth:`restore`."""
+        self._cable(i).unplug()
+
+    def restore(self, i: int) -> None:
+        """Plug it back in: the locker reconnects at its next attempt (its back-off is at most 30 s)."""
+        self._cable(i).plug()
+
+    def kill(self, i: int) -> int:
+        """The locker's Pi loses power between two visits (``SimLocker.cut_power``): no goodbye, only committed
+        data kept; its kiosk is dark until :meth:`restart`. Answers the events it had recorded."""
+        if not self.options.faults:
+            raise FaultError("this town keeps no doors and helmets in files (--no-faults, or the demo): no kill")
+        with self.kiosks[i], self._faults_lock:  # whoever stands at the kiosk finishes first
+            if i in self.down:
+                raise FaultError(f"{self.rigs[i].locker_id} is already killed: restart it")
+            rig = self.rigs[i]
+            self._seq_at_kill[i] = rig.service.store.last_seq()
+            rig.cut_power()
+            self.down.add(i)
+            return self._seq_at_kill[i]
+
+    def restart(self, i: int, *, timeout: float = 20.0) -> bool:
+        """Boot the killed locker again on its own files; answers whether it is connected within ``timeout``."""
+        with self.kiosks[i], self._faults_lock:
+            if i not in self.down:
+                raise FaultError(f"{self.rigs[i].locker_id} is running: kill it first")
+            self.rigs[i] = self.rigs[i].power_on()
+            self.down.discard(i)
+        return self.rigs[i].service.link.wait_connected(timeout)
+
+    def recover(self) -> list[str]:
+        """Plug every cut cable back in and restart every killed locker; what was done, in words."""
+        done = []
+        for i, cable in enumerate(self.cables):
+            if not cable.plugged:
+                cable.plug()
+                done.append(f"plugged {self.rigs[i].locker_id}'s cable back in")
+        for i in sorted(self.down):
+            self.restart(i)
+            done.append(f"restarted {self.rigs[i].locker_id}")
+        return done
+
+    def pause(self, timeout: float = 60.0) -> dict[str, object]:
+        """Simulated time stops, no resident sets out; the visits in progress end (up to ``timeout``), then the
+        passer-by shuts every door left open (not at a dark kiosk): a still town to check."""
+        started = time.monotonic()
+        self.clock.pause()
+        self.paused.set()
+        while self.busy() and time.monotonic() - started < timeout:
+            time.sleep(0.1)
+        shut = self._close_due_doors(math.inf)
+        self.save()
+        return {"acting": self.busy(), "doors_shut": shut, "waited_s": round(time.monotonic() - started, 1)}
+
+    def resume(self) -> None:
+        self.paused.clear()
+        self.clock.resume()
+
+    def status(self) -> dict[str, object]:
+        figures = self.figures()
+        lockers = []
+        with self._faults_lock:
+            for i, rig in enumerate(self.rigs):
+                down = i in self.down
+                cable = ("plugged" if self.cables[i].plugged else "cut") if self.cables else "none"
+                lockers.append({
+                    "locker": rig.locker_id, "station": self.station_ids[i], "running": not down, "cable": cable,
+                    "connected": not down and rig.service.link.connected,
+                    "events": self._seq_at_kill[i] if down else rig.service.store.last_seq(),
+                    "outbox": None if down else rig.service.store.outbox_size(),
+                })  # fmt: skip
+        return {"paused": self.paused.is_set(), "figures": figures, "lockers": lockers}
+
+    # -- keeping it -----------------------------------------------------------------------
+
+    def save(self) -> None:
+        """What a kept town needs to go on (``town.json``): the residents' hands, the clock, the tally.
+
+        Written after the residents come, at each pause and when the town closes (atomically). A town process
+        killed meanwhile leaves the last one: the hands since then are lost, and a kept run's check says so.
+        """
+        if not self._populated:
+            return
+        with self.tally.lock:
+            tally: dict[str, object] = {k: v for k, v in vars(self.tally).items() if isinstance(v, int)}
+            tally["problems"] = list(self.tally.problems)
+        state = {
+            "version": 1,
+            "shape": self.options.shape(),
+            "faults": self.options.faults,
+            "simulated": self.clock.now().isoformat(),
+            "pass_kid": self.pass_kid,
+            "helmets": self.helmets,
+            "tally": tally,
+            "residents": [self._kept_resident(r) for r in self.residents if r.n <= self.options.residents],
+        }
+        path = self.workdir / KEPT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _kept_resident(r: Resident) -> dict[str, object]:
+        # Residents numbered past --residents are the ones a test moves by hand: not kept.
+        return {
+            "n": r.n, "account": r.resident_id, "holding": list(r.holding), "tried": list(r.tried),
+            "destination": r.destination, "next_at": r.next_at.isoformat(),
+        }  # fmt: skip
+
+    def _restore_tally(self, saved: dict[str, Any]) -> None:
+        with self.tally.lock:
+            for name, value in saved.items():
+                if name == "problems":
+                    self.tally.problems = [str(p) for p in value]
+                elif isinstance(getattr(self.tally, name, None), int):
+                    setattr(self.tally, name, int(value))
+
     def close(self) -> None:
         self.stop.set()
-        for rig in self.rigs:
-            rig.stop()
+        try:
+            self.save()
+        except OSError as exc:
+            log.warning("the town's state could not be kept in %s: %s", self.workdir / KEPT_FILE, exc)
+        for i, rig in enumerate(self.rigs):
+            if i not in self.down:  # a killed locker has nothing left to stop
+                rig.stop()
         for cable in self.cables:
             cable.close()
         self.http.close()
