@@ -141,7 +141,8 @@ def test_a_broker_set_up_before_the_binding_is_brought_up_to_it(secure_broker: t
 
 
 def test_a_locker_receives_nothing_but_its_own_topics(secure_broker: tuple[Broker, DynsecAdmin]) -> None:
-    """Delivery is checked as well as subscribing (dynsec's publishClientReceive is denied by default)."""
+    """What reaches the locker, not only what it may subscribe to: with receiving denied by default, its role
+    must still let its own commands through, and nothing else arrives."""
     broker, admin = secure_broker
     one = admin.create_locker("LK-0001")
     lk1 = Peer(broker.port, "LK-0001", one)

@@ -39,6 +39,7 @@ def test_bad_requests_get_an_error_with_their_id_and_the_process_keeps_serving(l
         answer = locker.ask_line(line)
         assert answer["ok"] is False and error in answer["error"], answer
         assert "Traceback" not in answer["error"]
+    assert locker.ask_line('{"id": 7, "op": 3}')["id"] == 7  # an answer names its request whenever it can
     answer = locker.ask(id="x", op="fly")
     assert answer == {"id": "x", "ok": False, "error": answer["error"]}
     assert "unknown op 'fly'" in answer["error"] and "cable" in answer["error"]  # it names the ops

@@ -57,6 +57,8 @@ OPS = {
 class BadRequest(ValueError):
     """A request that cannot be carried out, in words for the answer."""
 
+    req_id: Any = None
+
 
 def arg(req: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
     """``req[name]`` as ``kind`` (str, int or float); ``default`` when absent (``None``: required)."""
@@ -86,7 +88,9 @@ def parse(line: str) -> tuple[Any, dict[str, Any]]:
     if not isinstance(req, dict):
         raise BadRequest('a request is a JSON object, e.g. {"op": "help"}')
     if not isinstance(req.get("op"), str):
-        raise BadRequest('the request has no "op" (send {"op": "help"} for the ops)')
+        missing = BadRequest('the request has no "op" (send {"op": "help"} for the ops)')
+        missing.req_id = req.get("id")  # its answer still names the request
+        raise missing
     return req.get("id"), req
 
 
@@ -109,7 +113,8 @@ def serve_lines(
             req_id, req = parse(line)
             fields = handle(req)
         except (BadRequest, PhysicalError, ValueError, TimeoutError) as exc:
-            write(answer_line(req_id, False, {"error": str(exc)}))
+            named = req_id if req_id is not None else getattr(exc, "req_id", None)
+            write(answer_line(named, False, {"error": str(exc)}))
             continue
         except Exception as exc:  # a bug in an op: said in the answer and logged, and the channel stays up
             log.exception("request %s failed", line[:200])

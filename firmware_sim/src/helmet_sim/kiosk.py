@@ -125,6 +125,8 @@ def stock(rig: SimLocker, technician_pass: str, helmets: list[str]) -> list[str]
         stocked.append(helmet)
     # The kiosk acts on a code once per repeat window: the pass comes out of the pocket again after it.
     time.sleep(max(0.0, shown + rig.service.rules.repeat_window + 0.5 - time.monotonic()))
+    if not rig.service.locker.in_maintenance(rig.service.clock.mono()):
+        return stocked  # the window already ran out (a slow machine): showing the used pass would be a replay
     if not _show(rig, technician_pass, timeout=10.0).read:
         raise TimeoutError(f"{rig.locker_id} did not read the technician pass to leave maintenance mode")
     return stocked

@@ -38,7 +38,7 @@ OPS = {
     "restart": 'the killed locker boots on its own data: {"locker": ..., "timeout": 20} for its connection',
     "pause": 'residents stop, simulated time stands still, doors left open get shut: {"timeout": 60}',
     "resume": "residents go on",
-    "check": 'the consistency check now, on the paused town: {"timeout": 30} for the cloud to agree',
+    "check": 'the consistency check now (a running town is paused for it, then resumed): {"timeout": 30}',
     "stop": "end the run: the final check, as after Ctrl-C",
     "help": "these ops",
 }

@@ -53,6 +53,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_cmd_id() -> str:
+    """A command's id (``c-`` and 32 hex digits): its ack and any retry carry it."""
+    return f"c-{uuid.uuid4().hex}"
+
+
 def new_event_id() -> str:
     """A UUIDv7: globally unique and sortable by creation time (RFC 9562)."""
     ms = time.time_ns() // 1_000_000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Allowance:
     limit: int
     held: int  # helmets out now (open loans)
-    pending: int  # helmets on unexpired passes that no locker has handed out yet
+    pending: int  # helmets on unexpired passes that no locker has used yet (a used pass is good nowhere)
 
     @property
     def room(self) -> int:

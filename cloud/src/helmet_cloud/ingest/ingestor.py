@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
 from helmet_protocol.errors import ProtocolError
 from helmet_protocol.events import RejectReason
-from helmet_protocol.messages import Ack, Command, CommandAck, Event, State, Status, decode
+from helmet_protocol.messages import Ack, Command, CommandAck, Event, State, Status, decode, new_cmd_id
 from helmet_protocol.topics import Channel
 
 log = logging.getLogger(__name__)
@@ -254,7 +253,7 @@ class Ingestor:
             if locker.resend_asked_at is not None and b.now - aware(locker.resend_asked_at) <= RESEND_EVERY:
                 continue
             locker.resend_asked_at = b.now
-            cmd = Command(cmd_id=f"c-{uuid.uuid4().hex}", op="resend", from_seq=locker.acked_seq + 1, ts=b.now)
+            cmd = Command(cmd_id=new_cmd_id(), op="resend", from_seq=locker.acked_seq + 1, ts=b.now)
             b.session.add(
                 LockerCommand(id=cmd.cmd_id, locker_id=locker_id, op="resend", requested_by=INGEST, requested_at=b.now)
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from helmet_cloud.services import audit, pass_refusals
 from helmet_cloud.services.committed import Committed
 from helmet_cloud.timeutil import aware, utcnow
 from helmet_protocol import topics
-from helmet_protocol.messages import COMMAND_ARGS, CmdOp, Command
+from helmet_protocol.messages import COMMAND_ARGS, CmdOp, Command, new_cmd_id
 from helmet_protocol.topics import Channel
 
 # What a technician may send by hand: every op but the ones the cloud sends itself.
@@ -89,10 +88,6 @@ def send_command(
         session.commit()
         raise CommandNotSentError(row.error)
     return row
-
-
-def new_cmd_id() -> str:
-    return f"c-{uuid.uuid4().hex}"
 
 
 def online_locker(session: Session, locker_id: str) -> Locker:

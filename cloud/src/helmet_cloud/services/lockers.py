@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
-from helmet_cloud.domain.pass_refusals import Refused, refused_at
+from helmet_cloud.domain.pass_refusals import Refused
 from helmet_cloud.models import Locker, Slot
-from helmet_cloud.services.pass_refusals import current_refusals, refused_for
+from helmet_cloud.services.pass_refusals import refused_for
 from helmet_cloud.timeutil import utcnow
 from helmet_protocol import topics
 from helmet_protocol.messages import LockerConfig
@@ -35,14 +35,6 @@ def config_for(ctx: AppContext, locker: Locker, refused: Refused | None = None) 
 def publish_config(ctx: AppContext, locker: Locker, refused: Refused | None = None) -> bool:
     payload = config_for(ctx, locker, refused).to_json()
     return ctx.mqtt.publish(topics.topic(locker.id, Channel.CONFIG), payload, retain=True)
-
-
-def publish_all_configs(ctx: AppContext) -> int:
-    now = utcnow()
-    with Session(ctx.engine) as session:
-        lockers = session.exec(select(Locker)).all()
-        refusals = current_refusals(session, now)
-    return sum(publish_config(ctx, lk, refused_at(lk.id, refusals, now=now)) for lk in lockers)
 
 
 def ensure_slots(session: Session, locker: Locker) -> None:

@@ -1,33 +1,29 @@
-"""What a resident may still borrow: helmets out plus helmets on passes not yet used (nor withdrawn), against the
-limit."""
+"""What a resident may still borrow: helmets out plus helmets on passes no locker has used yet (nor withdrawn),
+against the limit."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from helmet_cloud.domain.allowance import Allowance
 from helmet_cloud.domain.states import LoanStatus
-from helmet_cloud.models import IssuedPass, Loan, RawEvent
-from helmet_protocol.events import EventKind
+from helmet_cloud.models import IssuedPass, Loan
 
 
 def allowance(session: Session, resident_id: str, *, limit: int, now: datetime) -> Allowance:
     held = session.exec(
         select(func.count()).where(Loan.resident_id == resident_id, Loan.status == LoanStatus.OPEN)
     ).one()
-    live = session.exec(
-        select(IssuedPass).where(
+    # A pass holds its helmets until a locker uses it (or "open now" has sent it and no event says yet): once
+    # used, every locker refuses it, so what it did not open is free again (the helmets taken are loans).
+    pending = session.exec(
+        select(func.coalesce(func.sum(IssuedPass.quantity), 0)).where(
             IssuedPass.holder_id == resident_id,
             col(IssuedPass.expires_at) > now,
-            col(IssuedPass.withdrawn_at).is_(None),  # a withdrawn pass opens nothing more: it holds no helmets
+            col(IssuedPass.withdrawn_at).is_(None),
+            or_(col(IssuedPass.used_at).is_(None), col(IssuedPass.used_cmd_id).is_not(None)),
         )
-    ).all()
-    pending = 0
-    for p in live:
-        used = session.exec(
-            select(func.count()).where(RawEvent.pass_id == p.id, RawEvent.kind == EventKind.HELMET_BORROWED)
-        ).one()
-        pending += max(0, p.quantity - used)
+    ).one()
     return Allowance(limit=limit, held=held, pending=pending)

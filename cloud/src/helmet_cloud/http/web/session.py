@@ -115,7 +115,8 @@ def _sender(value: str) -> str | None:
 def same_site_form(request: Request, ctx: CtxDep) -> None:
     """Every POST to the pages comes from this site, by what the browser says about where the form was.
 
-    ``Sec-Fetch-Site`` (every current browser sends it, and no page can set it) must be ``same-origin``.
+    ``Sec-Fetch-Site`` (every current browser sends it, and no page can set it) must be ``same-origin``
+    (or ``none``: typed or bookmarked by the person).
     Without it, the ``Origin`` (or else the ``Referer``) must name this host, as the request's ``Host`` or the
     setting ``public_host`` has it (a proxy may rewrite ``Host``). A request with none of the three comes from
     no web page (a script, curl): it carries no victim's cookie, so it is let through to the checks every
