@@ -3,8 +3,12 @@
 Each subclass says what kind of failure it is, not how it is shown: the HTTP
 layer maps the kinds to status codes in one place
 (:mod:`helmet_cloud.http.errors`), the pages show the same sentence, and the
-command line prints it. The message is a sentence a person can act on.
-Each also inherits the standard exception it is a kind of, as gpiozero's do.
+command line prints it. The message is a sentence a person can act on, in English, with its fields
+apart (``InvalidError("at most {limit} helmets per pass", limit=4)``): ``str()``
+is the English sentence for the API and the logs, and a page translates
+``message`` from the catalogue (:mod:`helmet_cloud.i18n`) before it fills in
+``fields``. Each also inherits the standard exception it is a kind of, as
+gpiozero's do.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from __future__ import annotations
 
 class CloudError(Exception):
     """Root of every error the cloud raises on purpose."""
+
+    def __init__(self, message: str = "", /, **fields: object) -> None:
+        super().__init__(message.format(**fields) if fields else message)
+        self.message = message
+        self.fields = fields
 
 
 class NotFoundError(CloudError, LookupError):
@@ -41,8 +50,8 @@ class ForbiddenError(CloudError, PermissionError):
 class TooManyRequestsError(CloudError):
     """Asked too often; ``retry_after`` seconds until the next try can succeed."""
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, *, retry_after: int, **fields: object) -> None:
+        super().__init__(message, **fields)
         self.retry_after = retry_after
 
 

@@ -51,7 +51,7 @@ def require(*roles: Role) -> Callable[[Caller], Caller]:
     def check(caller: CallerDep) -> Caller:
         if admits(caller.role, *roles):
             return caller
-        raise ForbiddenError(f"needs role {' or '.join(roles)}")
+        raise ForbiddenError("needs role {roles}", roles=" or ".join(roles))
 
     return check
 

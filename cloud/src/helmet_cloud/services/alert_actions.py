@@ -17,7 +17,7 @@ from helmet_cloud.timeutil import utcnow
 def _locked(session: Session, alert_id: int) -> Alert:
     row = session.get(Alert, alert_id, with_for_update=True)
     if row is None:
-        raise NotFoundError(f"no alert {alert_id}")
+        raise NotFoundError("no alert {alert_id}", alert_id=alert_id)
     return row
 
 
@@ -36,7 +36,7 @@ def acknowledge(session: Session, *, caller: Caller, alert_id: int) -> Alert:
     """The alert stays until its condition ends or it is resolved. Repeating changes nothing."""
     row = _locked(session, alert_id)
     if row.resolved_at is not None:
-        raise ConflictError(f"alert {alert_id} is already resolved")
+        raise ConflictError("alert {alert_id} is already resolved", alert_id=alert_id)
     if row.acknowledged_at is None:
         row.status, row.acknowledged_at, row.acknowledged_by = AlertStatus.ACKNOWLEDGED, utcnow(), caller.subject
         session.add(row)

@@ -130,14 +130,16 @@ def claim(session: Session, code: str) -> EnrolmentCode:
         session.refresh(row)
         if row.used_at is not None:
             raise EnrolmentCodeSpentError(
-                f"this enrolment code was used at {aware(row.used_at):%Y-%m-%d %H:%M} UTC: ask for a new one",
+                "this enrolment code was used at {when} UTC: ask for a new one",
+                when=aware(row.used_at).strftime("%Y-%m-%d %H:%M"),
             )
         if row.revoked_at is not None:
             raise EnrolmentCodeSpentError(
                 "this enrolment code was replaced by a newer one or its locker was decommissioned"
             )
         raise EnrolmentCodeSpentError(
-            f"this enrolment code expired at {aware(row.expires_at):%Y-%m-%d %H:%M} UTC: ask for a new one"
+            "this enrolment code expired at {when} UTC: ask for a new one",
+            when=aware(row.expires_at).strftime("%Y-%m-%d %H:%M"),
         )
     return row
 
@@ -176,7 +178,9 @@ def broker_ca(ctx: AppContext) -> str | None:
     try:
         return path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise EnrolmentMisconfiguredError(f"locker_mqtt_ca_file {path} cannot be read: {exc}") from None
+        raise EnrolmentMisconfiguredError(
+            "locker_mqtt_ca_file {path} cannot be read: {reason}", path=str(path), reason=str(exc)
+        ) from None
 
 
 def build_bundle(
@@ -237,7 +241,7 @@ def create_code(
     """A one-time code for the Pi, audited; any earlier open code for this locker stops working."""
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise NotFoundError(f"no locker {locker_id}")
+        raise NotFoundError("no locker {locker}", locker=locker_id)
     issued = issue_code(
         session, locker=locker, actor=caller.subject, minutes=minutes or ctx.settings.enrolment_code_minutes
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from helmet_cloud.models import Station
+from helmet_cloud.services import towns
 from helmet_cloud.services.station_stock import station_stock
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
@@ -37,14 +38,15 @@ def localized(text: str, language: str) -> list[dict[str, str]]:
     return [{"text": text, "language": language}]
 
 
-def system_information(settings: CloudSettings) -> dict[str, Any]:
+def system_information(session: Session, settings: CloudSettings) -> dict[str, Any]:
+    """The feed's system: the programme as settings name it, on the default town's clock."""
     return {
         "system_id": settings.feed_system_id,
         "languages": [settings.feed_language],
         "name": localized(settings.feed_name, settings.feed_language),
         "opening_hours": settings.feed_opening_hours,
         "feed_contact_email": settings.feed_contact_email,
-        "timezone": settings.feed_timezone,
+        "timezone": towns.zone_name(session),
     }
 
 

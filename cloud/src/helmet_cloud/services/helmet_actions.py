@@ -82,17 +82,17 @@ def label_pdf(
     if ids is not None:
         wanted = [i.strip() for i in ids.split(",") if i.strip()]
         if not 1 <= len(wanted) <= MAX_BATCH:
-            raise InvalidError(f"1..{MAX_BATCH} helmet ids")
+            raise InvalidError("give 1 to {most} helmet ids", most=MAX_BATCH)
         known = set(session.exec(select(Helmet.id).where(col(Helmet.id).in_(wanted), *_printable())).all())
         missing = [i for i in wanted if i not in known]
         if missing:
             more = "" if len(missing) <= 5 else f" and {len(missing) - 5} more"
-            raise InvalidError(f"not registered, or retired: {', '.join(missing[:5])}{more}")
+            raise InvalidError("not registered, or retired: {ids}", ids=", ".join(missing[:5]) + more)
     elif first is not None and last is not None:
         q = select(Helmet.id).where(col(Helmet.id) >= first, col(Helmet.id) <= last, *_printable())
         wanted = list(session.exec(q.order_by(col(Helmet.id)).limit(MAX_BATCH + 1)).all())
         if not wanted:
-            raise NotFoundError(f"no registered helmet from {first} to {last}")
+            raise NotFoundError("no registered helmet from {first} to {last}", first=first, last=last)
     else:
         raise InvalidError("give ids, or first and last")
     return label_sheet(ctx.settings.public_host, wanted), f"helmet-labels-{wanted[0]}-{wanted[-1]}.pdf"

@@ -15,7 +15,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain import alert_texts as texts
 from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.domain.alert_texts import AlertText
 from helmet_cloud.domain.states import AlertSeverity, HelmetStatus
 from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError
 from helmet_cloud.ingest.derived import chunks
@@ -31,9 +33,9 @@ PREFIX_RE = re.compile(r"^H-[0-9A-Z]{0,11}$")
 def numbered_ids(session: Session, *, prefix: str, count: int, digits: int, start: int | None) -> list[str]:
     """``count`` ids ``{prefix}{n:0{digits}}``, from ``start`` or after the highest such id already known."""
     if not PREFIX_RE.fullmatch(prefix):
-        raise InvalidError(f"prefix {prefix!r} must look like 'H-' or 'H-A' (capitals and digits)")
+        raise InvalidError("prefix {prefix!r} must look like 'H-' or 'H-A' (capitals and digits)", prefix=prefix)
     if not 1 <= count <= MAX_BATCH:
-        raise InvalidError(f"count must be 1..{MAX_BATCH}")
+        raise InvalidError("count must be 1 to {most}", most=MAX_BATCH)
     if start is None:
         pattern = re.compile(rf"^{re.escape(prefix)}(\d{{{digits}}})$")
         known = session.exec(select(Helmet.id).where(col(Helmet.id).startswith(prefix))).all()
@@ -41,7 +43,7 @@ def numbered_ids(session: Session, *, prefix: str, count: int, digits: int, star
     ids = [f"{prefix}{n:0{digits}d}" for n in range(start, start + count)]
     bad = [i for i in ids if not HELMET_ID_RE.fullmatch(i)]
     if bad:
-        raise InvalidError(f"{bad[0]} is not a helmet id (H- and 1-12 capitals or digits): fewer digits?")
+        raise InvalidError("{helmet} is not a helmet id (H- and 1-12 capitals or digits): fewer digits?", helmet=bad[0])
     return ids
 
 
@@ -51,17 +53,19 @@ def register(session: Session, *, ids: Sequence[str], actor: str) -> list[Helmet
     A helmet already seen in events but never registered is registered now, keeping where it is.
     """
     if not 1 <= len(ids) <= MAX_BATCH:
-        raise InvalidError(f"register 1..{MAX_BATCH} helmets at a time")
+        raise InvalidError("register 1 to {most} helmets at a time", most=MAX_BATCH)
     bad = [i for i in ids if not HELMET_ID_RE.fullmatch(i)]
     if bad:
-        raise InvalidError(f"not helmet ids (H- and 1-12 capitals or digits, e.g. H-00042): {', '.join(bad[:5])}")
+        raise InvalidError(
+            "not helmet ids (H- and 1-12 capitals or digits, e.g. H-00042): {ids}", ids=", ".join(bad[:5])
+        )
     if len(set(ids)) != len(ids):
         raise InvalidError("the list names a helmet twice")
     known = {h.id: h for h in _helmets(session, ids)}
     taken = sorted(i for i, h in known.items() if h.registered_at is not None)
     if taken:
         more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
-        raise ConflictError(f"already registered: {', '.join(taken[:5])}{more}")
+        raise ConflictError("already registered: {ids}", ids=", ".join(taken[:5]) + more)
     now = utcnow()
     out = []
     for helmet_id in ids:
@@ -99,9 +103,9 @@ def listing(session: Session, q: HelmetQuery) -> list[Helmet]:
 def retire(session: Session, *, helmet_id: str, actor: str, reason: str | None) -> Helmet:
     helmet = session.get(Helmet, helmet_id)
     if helmet is None:
-        raise NotFoundError(f"no helmet {helmet_id}")
+        raise NotFoundError("no helmet {helmet}", helmet=helmet_id)
     if helmet.retired_at is not None:
-        raise ConflictError(f"helmet {helmet_id} is already retired")
+        raise ConflictError("helmet {helmet} is already retired", helmet=helmet_id)
     helmet.retired_at, helmet.retired_by, helmet.retired_reason = utcnow(), actor, reason
     session.add(helmet)
     return helmet
@@ -120,7 +124,9 @@ def check_retired(session: Session, changes: Changes, now: datetime, helmet_ids:
             Subject("helmet", h.id),
             active=h.retired_at is not None and h.status == HelmetStatus.IN_SLOT,
             severity=AlertSeverity.WARNING,
-            message=f"retired helmet {h.id} is in locker {h.locker_id} slot {h.slot}: take it out of service",
+            message=AlertText(
+                texts.HELMET_RETIRED, {"helmet": h.id, "locker": h.locker_id or "", "slot": h.slot or ""}
+            ),
             now=now,
         )
 

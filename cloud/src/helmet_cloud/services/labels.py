@@ -57,7 +57,7 @@ def dark_runs(qr: segno.QRCode) -> Iterator[tuple[int, int, int]]:
 def label_sheet(host: str, helmet_ids: Sequence[str]) -> bytes:
     """An A4 PDF of labels, 12 per page, in the order given."""
     if not 1 <= len(helmet_ids) <= MAX_LABELS:
-        raise LabelError(f"1..{MAX_LABELS} labels per sheet run")
+        raise LabelError("1 to {most} labels per sheet run", most=MAX_LABELS)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=False)
     pdf.set_margins(0, 0, 0)
@@ -80,8 +80,13 @@ def _label(pdf: FPDF, host: str, helmet_id: str, x0: float, y0: float) -> None:
     side = (modules + 2 * QUIET_MODULES) * MODULE_MM
     if side > LABEL_W or side + TEXT_MM + 2 > LABEL_H:
         raise LabelError(
-            f"the code for {helmet_url(host, helmet_id)} is version {qr.version} ({modules} modules); "
-            f"at {MODULE_MM} mm a module it does not fit a {LABEL_W:.0f} mm label: use a shorter public host"
+            "the code for {url} is version {version} ({modules} modules); "
+            "at {module} mm a module it does not fit a {width} mm label: use a shorter public host",
+            url=helmet_url(host, helmet_id),
+            version=qr.version,
+            modules=modules,
+            module=MODULE_MM,
+            width=round(LABEL_W),
         )
     left = x0 + (LABEL_W - modules * MODULE_MM) / 2
     top = y0 + (LABEL_H - side - TEXT_MM) / 2 + QUIET_MODULES * MODULE_MM

@@ -25,6 +25,9 @@ class CommandRequest(BaseModel):
         description="one of the ops a technician sends by hand: unlock, disable_slot, enable_slot, selftest, reboot"
     )
     slot: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
+    reason: str | None = Field(
+        default=None, max_length=200, description="why it is sent (kept with the command and in the audit log)"
+    )
 
 
 class OpenNow(BaseModel):
@@ -36,7 +39,9 @@ def command_locker(
     locker_id: LockerIdPath, body: CommandRequest, session: SessionDep, ctx: CtxDep, caller: TechnicianDep
 ) -> CommandPublic:
     """Open a slot, disable or enable one, run the self-test, or restart the service."""
-    return commands.command_locker(session, ctx, caller=caller, locker_id=locker_id, op=body.op, slot=body.slot)
+    return commands.command_locker(
+        session, ctx, caller=caller, locker_id=locker_id, op=body.op, slot=body.slot, reason=body.reason
+    )
 
 
 @router.get("/lockers/{locker_id}/commands")
@@ -55,7 +60,7 @@ def get_command(cmd_id: Annotated[str, Path(max_length=64)], session: SessionDep
     """A command's state; a resident may see only the ones they asked for."""
     row = session.get(LockerCommand, cmd_id)
     if row is None or (caller.role == "resident" and row.requested_by != caller.subject):
-        raise NotFoundError(f"no command {cmd_id}")
+        raise NotFoundError("no command {cmd_id}", cmd_id=cmd_id)
     return CommandPublic.of(row)
 
 

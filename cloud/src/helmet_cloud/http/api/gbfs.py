@@ -51,7 +51,7 @@ def manifest(request: Request, ctx: CtxDep) -> Response:
 
 @router.get("/system_information.json", name="gbfs_system_information")
 def system_information(request: Request, ctx: CtxDep) -> Response:
-    return _serve(request, ctx, "system_information", lambda _s: gbfs.system_information(ctx.settings))
+    return _serve(request, ctx, "system_information", lambda s: gbfs.system_information(s, ctx.settings))
 
 
 @router.get("/station_information.json", name="gbfs_station_information")

@@ -61,5 +61,5 @@ def list_loans(
 def get_helmet(helmet_id: str, session: SessionDep, _: TechnicianDep) -> Helmet:
     helmet = session.get(Helmet, helmet_id)
     if helmet is None:
-        raise NotFoundError(f"no helmet {helmet_id}")
+        raise NotFoundError("no helmet {helmet}", helmet=helmet_id)
     return helmet

@@ -70,7 +70,7 @@ class ExchangeRequest(BaseModel):
 def _locker(session: Session, locker_id: str) -> Locker:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise NotFoundError(f"no locker {locker_id}")
+        raise NotFoundError("no locker {locker}", locker=locker_id)
     return locker
 
 
@@ -96,7 +96,7 @@ def _issue_bundle(ctx: AppContext, session: Session, locker: Locker) -> Enrolmen
         raise
     except BrokerAdminError as exc:
         session.rollback()
-        raise UpstreamError(f"the broker refused: {exc}") from None
+        raise UpstreamError("the broker refused: {reason}", reason=str(exc)) from None
     return build_bundle(ctx, session, locker, password, ca_pem)
 
 
@@ -159,7 +159,7 @@ def exchange_code(body: ExchangeRequest, request: Request, session: SessionDep, 
     if wait is not None:
         log.warning("enrolment: %s is over the attempt limit", client)
         raise TooManyRequestsError(
-            f"too many enrolment attempts from this address: try again in {wait} s", retry_after=wait
+            "too many enrolment attempts from this address: try again in {wait} s", retry_after=wait, wait=wait
         )
     try:
         row = claim(session, body.code)
@@ -215,7 +215,7 @@ def new_credentials(locker_id: LockerIdPath, session: SessionDep, ctx: CtxDep, c
     try:
         password = admin.rotate_locker(locker_id)
     except BrokerAdminError as exc:
-        raise UpstreamError(f"the broker refused: {exc}") from None
+        raise UpstreamError("the broker refused: {reason}", reason=str(exc)) from None
     _audit(session, caller, "locker.credentials", locker_id)
     session.commit()
     return Credentials(mqtt_username=locker_id, mqtt_password=password)
@@ -230,7 +230,7 @@ def revoke(locker_id: LockerIdPath, session: SessionDep, ctx: CtxDep, caller: Ad
         admin.delete_locker(locker_id)
     except BrokerAdminError as exc:
         session.rollback()
-        raise UpstreamError(f"the broker refused: {exc}") from None
+        raise UpstreamError("the broker refused: {reason}", reason=str(exc)) from None
     _audit(session, caller, "locker.decommission", locker_id)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

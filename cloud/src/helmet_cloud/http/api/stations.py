@@ -122,7 +122,7 @@ async def get_station(station_id: StationId, request: Request, ctx: CtxDep) -> R
 
     found = await _cached(request, ctx, f"api-station:{station_id}", build)
     if not found.body:  # registering a station invalidates the cache, so an absence is never stale
-        raise NotFoundError(f"no station {station_id}")
+        raise NotFoundError("no station {station}", station=station_id)
     return found
 
 
@@ -167,7 +167,7 @@ def register_locker(body: LockerCreate, session: SessionDep, ctx: CtxDep, caller
 def get_locker(locker_id: LockerIdPath, session: SessionDep, _: TechnicianDep) -> LockerPublic:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise NotFoundError(f"no locker {locker_id}")
+        raise NotFoundError("no locker {locker}", locker=locker_id)
     return _locker_public(session, locker)
 
 

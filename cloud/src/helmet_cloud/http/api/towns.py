@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Path, status
 from pydantic import Field, field_validator
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from helmet_cloud.errors import ConflictError, NotFoundError
 from helmet_cloud.http.deps import AdminDep, SessionDep
@@ -19,17 +19,21 @@ TOWN_ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 TownId = Annotated[str, Path(pattern=TOWN_ID)]
 
 
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return value
+
+
 class TownCreate(TownBase):
     id: str = Field(pattern=TOWN_ID)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+        return _zone_name(value)
 
 
 @router.get("")
@@ -42,14 +46,14 @@ def list_towns(session: SessionDep) -> list[Town]:
 def get_town(town_id: TownId, session: SessionDep) -> Town:
     town = session.get(Town, town_id)
     if town is None:
-        raise NotFoundError(f"no town {town_id}")
+        raise NotFoundError("no town {town}", town=town_id)
     return town
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_town(body: TownCreate, session: SessionDep, caller: AdminDep) -> Town:
     if session.get(Town, body.id) is not None:
-        raise ConflictError(f"town {body.id} exists")
+        raise ConflictError("town {town} exists", town=body.id)
     town = Town.model_validate(body)
     session.add(town)
     audit.record(
@@ -60,6 +64,32 @@ def create_town(body: TownCreate, session: SessionDep, caller: AdminDep) -> Town
         subject_id=town.id,
         detail={"name": town.name, "timezone": town.timezone},
     )
+    session.commit()
+    session.refresh(town)
+    return town
+
+
+class TownChange(SQLModel):
+    """What an admin may change of a town; fields left out stay as they are."""
+
+    name: str | None = Field(default=None, max_length=120)
+    timezone: str | None = Field(default=None, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _zone_name(value)
+
+
+@router.patch("/{town_id}")
+def update_town(town_id: TownId, body: TownChange, session: SessionDep, caller: AdminDep) -> Town:
+    """Rename a town or set its clock (the zone its pages show times in and its charts count days by)."""
+    town = get_town(town_id, session)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    for name, value in changes.items():
+        setattr(town, name, value)
+    session.add(town)
+    audit.record(session, actor=caller, action="town.update", subject_type="town", subject_id=town.id, detail=changes)
     session.commit()
     session.refresh(town)
     return town
