@@ -77,7 +77,7 @@ def test_a_retired_helmet_in_a_slot_raises_an_alert_until_it_is_taken_out(
     assert (retired.json()["retired_by"], retired.json()["retired_reason"]) == ("staff-user", "cracked shell")
     alerts = api.get("/api/alerts?kind=helmet_retired&status=open", headers=staff).json()
     assert [(a["subject_id"], a["message"]) for a in alerts] == [
-        ("H-00001", "retired helmet H-00001 is in locker LK-0001 slot 1: take it out of service")
+        ("H-00001", "Retired helmet H-00001 is in locker LK-0001, slot 1: take it out of service")
     ]
     again = api.post("/api/helmets/H-00001/retire", headers=staff)
     assert again.status_code == 409 and again.json()["detail"] == "helmet H-00001 is already retired"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,9 +33,30 @@ TS = UtcDateTime()
 DEFAULT_TOWN = "default"
 
 
+# A slippy-map tile template (or '' for none): an http(s) or site-relative URL with {z}, {x} and {y}.
+TILE_URL = r"^$|^(https?://|/)\S*\{z\}\S*\{x\}\S*\{y\}"
+
+
 class TownBase(SQLModel):
     name: str = Field(max_length=120)
     timezone: str = Field(default="UTC", max_length=64, description="IANA zone: loan ages, charts per hour and day")
+    # The staff map's streets (docs/deployment.md, "The staff map"): None takes the deployment's setting.
+    map_tile_url: str | None = Field(
+        default=None,
+        max_length=500,
+        regex=TILE_URL,
+        description="slippy-map tiles with {z}, {x} and {y}; '' for the offline map; null: HELMET_MAP_TILE_URL",
+    )
+    map_attribution: str | None = Field(
+        default=None, max_length=300, description="the credit the tile server asks for; null: HELMET_MAP_ATTRIBUTION"
+    )
+    # Residents' numbers typed without a country code are read as this region's (domain/phones).
+    phone_region: str | None = Field(
+        default=None,
+        max_length=2,
+        regex=r"^[A-Z]{2}$",
+        description="ISO 3166 alpha-2 region for numbers without a country code; null: HELMET_DEFAULT_PHONE_REGION",
+    )
 
 
 class Town(TownBase, table=True):
@@ -50,6 +71,12 @@ class StationBase(SQLModel):
     address: str = Field(default="", max_length=240)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        sa_type=sa.JSON,
+        sa_column_kwargs={"nullable": False, "server_default": "{}"},
+        description='the name in the pages\' other languages, e.g. {"zh": "市政厅"}; "name" is the English one',
+    )
     low_threshold: int = Field(default=1, ge=0, le=10_000)
     high_threshold: int = Field(default=1, ge=0, le=10_000, description="alert when fewer free slots than this")
 
@@ -128,8 +155,20 @@ class Helmet(SQLModel, table=True):
 
 class Resident(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=16)
-    phone: str = Field(unique=True, max_length=20)
+    phone: str = Field(unique=True, max_length=20, description="E.164 (domain/phones), e.g. +41780000005")
     created_at: datetime = Field(sa_type=TS)
+
+
+class MergedResident(SQLModel, table=True):
+    """An account merged into an older one with the same number (migration 0014): events from passes issued to
+    it before the merge, which lockers may still send, are counted for the surviving account."""
+
+    __tablename__ = "merged_resident"
+
+    id: str = Field(primary_key=True, max_length=16, description="the merged account's id")
+    resident_id: str = Field(max_length=16, index=True, description="the account it was merged into")
+    phone: str = Field(max_length=20, description="its number as stored before the merge")
+    merged_at: datetime = Field(sa_type=TS)
 
 
 class User(SQLModel, table=True):
@@ -191,6 +230,7 @@ class LockerCommand(SQLModel, table=True):
     slot: int | None = None
     pass_id: str | None = Field(default=None, max_length=36, description="the pass a borrow command carries")
     requested_by: str
+    reason: str | None = Field(default=None, max_length=200, description="why it was sent by hand (remote open)")
     requested_at: datetime = Field(sa_type=TS)
     status: str = Field(default=CommandStatus.SENT, index=True)
     error: str | None = None
@@ -273,7 +313,9 @@ class Alert(SQLModel, table=True):
     severity: str = Field(max_length=16, description="an AlertSeverity")
     subject_type: str = Field(max_length=16)  # station, locker, slot, helmet, pass, resident
     subject_id: str = Field(max_length=80)
-    message: str = Field(max_length=500)
+    message: str = Field(max_length=500, description="in English, filled in from template and params")
+    template: str | None = Field(default=None, max_length=200, description="the catalogue's message; None: old row")
+    params: str | None = Field(default=None, description="JSON: the template's fields")
     status: str = Field(default=AlertStatus.OPEN, max_length=16, index=True)
     opened_at: datetime = Field(sa_type=TS, index=True)
     last_seen_at: datetime = Field(sa_type=TS)
@@ -296,3 +338,21 @@ class AuditEntry(SQLModel, table=True):
     subject_type: str = Field(max_length=16)
     subject_id: str = Field(max_length=80)
     detail: str | None = Field(default=None, description="JSON; never a secret")
+
+
+class RebalanceMove(SQLModel, table=True):
+    """A rebalancing move someone recorded as done: one per (round, from, to); correcting it updates the row."""
+
+    __tablename__ = "rebalance_move"
+    __table_args__ = (
+        sa.UniqueConstraint("round_day", "source_station_id", "target_station_id", name="uq_rebalance_move_round"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_day: date = Field(index=True, description="the round: its day in the town's time zone")
+    source_station_id: str = Field(foreign_key="station.id", max_length=32)
+    target_station_id: str = Field(foreign_key="station.id", max_length=32)
+    moved: int = Field(ge=0, description="helmets moved, as the person who did it says")
+    advised: int | None = Field(default=None, description="what the advice asked when it was recorded")
+    done_by: str = Field(max_length=64)
+    done_at: datetime = Field(sa_type=TS)

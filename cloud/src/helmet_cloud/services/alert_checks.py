@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain import alert_texts as texts
 from helmet_cloud.domain.alert_rules import (
     FAULT_KINDS,
     FORGED_REASONS,
@@ -25,10 +26,19 @@ from helmet_cloud.domain.alert_rules import (
     pass_overused,
     stock_alerts,
 )
+from helmet_cloud.domain.alert_texts import AlertText
 from helmet_cloud.domain.states import AlertSeverity
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import IssuedPass, Locker, RawEvent, Station
-from helmet_cloud.services.alerts import Changes, Subject, active_kinds, prefetch, raise_alert, settle
+from helmet_cloud.services.alerts import (
+    Changes,
+    Subject,
+    active_kinds,
+    prefetch,
+    raise_alert,
+    settle,
+    station_names,
+)
 from helmet_cloud.services.station_stock import station_stock
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
@@ -55,18 +65,19 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
         want = stock_alerts(
             have, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
         )
+        name = st.name or st.id
+        full = (
+            AlertText(texts.STATION_FULL_NONE, {"station": name, "slots": have.slots})
+            if have.free_slots == 0
+            else AlertText(texts.STATION_FULL_FEW, {"station": name, "free": have.free_slots, "slots": have.slots})
+        )
         messages = {
-            AlertKind.STATION_EMPTY: ("warning", f"{st.name} ({st.id}) has no helmets left"),
+            AlertKind.STATION_EMPTY: ("warning", AlertText(texts.STATION_EMPTY, {"station": name})),
             AlertKind.STATION_LOW: (
                 "info",
-                f"{st.name} ({st.id}) is nearly empty: {have.helmets} helmet(s) left "
-                f"(raised below {st.low_threshold}, cleared above it)",
+                AlertText(texts.STATION_LOW, {"station": name, "helmets": have.helmets, "low": st.low_threshold}),
             ),
-            AlertKind.STATION_FULL: (
-                "warning",
-                f"{st.name} ({st.id}) is nearly full: {have.free_slots} free slot(s) left, returns may find no room "
-                f"(raised below {st.high_threshold}, cleared above it)",
-            ),
+            AlertKind.STATION_FULL: ("warning", full),
         }
         for kind in STATION_KINDS:
             severity, message = messages[kind]
@@ -92,12 +103,17 @@ def check_lockers(
     heartbeat = timedelta(minutes=settings.locker_heartbeat_minutes) if settings.locker_heartbeat_minutes else None
     lockers = session.exec(q.order_by(col(Locker.id))).all()
     prefetch(session, changes, "locker", [lk.id for lk in lockers])
+    names = station_names(session, [lk.id for lk in lockers])
     for lk in lockers:
         heard = lk.last_heard_at or lk.last_seen
         last = aware(heard) if heard is not None else None
         offline = locker_offline(online=lk.online, last_heard=last, now=now, heartbeat=heartbeat)
-        why = "its connection dropped (Last Will)" if not lk.online else "nothing heard"
-        since = f" since {last:%Y-%m-%d %H:%M} UTC" if last is not None else ""
+        place = {"locker": lk.id, "station": names.get(lk.id, lk.station_id)}
+        text = (
+            AlertText(texts.LOCKER_DROPPED, place)
+            if not lk.online or last is None
+            else AlertText(texts.LOCKER_SILENT, {**place, "last_at": last.isoformat()})
+        )
         settle(
             session,
             changes,
@@ -105,7 +121,7 @@ def check_lockers(
             Subject("locker", lk.id),
             active=offline,
             severity=AlertSeverity.CRITICAL,
-            message=f"locker {lk.id} at {lk.station_id} is offline: {why}{since}",
+            message=text,
             now=now,
         )
 
@@ -124,11 +140,12 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
         for e in rows:
             events[(e.locker_id, e.slot or 0)].append(e)
     prefetch(session, changes, "slot", [Subject.slot(*key).id for key in keys])
+    names = station_names(session, [locker_id for locker_id, _ in keys])
     for locker_id, slot in keys:
         ordered = sorted(events[(locker_id, slot)], key=lambda e: e.seq)
         fault = active_fault((e.kind, e.reason) for e in ordered)
         subject = Subject.slot(locker_id, slot)
-        where = f"locker {locker_id} slot {slot}"
+        where = {"station": names.get(locker_id, locker_id), "locker": locker_id, "slot": slot}
         settle(
             session,
             changes,
@@ -136,7 +153,7 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
             subject,
             active=fault == FaultReason.DOOR_AJAR,
             severity=AlertSeverity.WARNING,
-            message=f"{where}: the door was left open",
+            message=AlertText(texts.DOOR_AJAR, where),
             now=now,
         )
         settle(
@@ -146,7 +163,7 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
             subject,
             active=fault is not None and fault != FaultReason.DOOR_AJAR,
             severity=AlertSeverity.CRITICAL if fault == FaultReason.LOCK_JAMMED else AlertSeverity.WARNING,
-            message=f"{where}: {fault}",
+            message=AlertText(texts.SLOT_FAULT, {**where, "fault": fault or ""}),
             now=now,
         )
 
@@ -174,15 +191,18 @@ def check_passes(session: Session, changes: Changes, now: datetime, pass_ids: It
     for pass_id in over:
         issued, lockers = issued_by_id[pass_id], borrows[pass_id]
         by_locker = sorted(Counter(lockers).items())
-        where = ", ".join(f"{lk} x{n}" for lk, n in by_locker)
+        where = ", ".join(f"{lk} ({n})" for lk, n in by_locker)
+        text = AlertText(
+            texts.OVERUSED,
+            {"resident": issued.holder_id, "quantity": issued.quantity, "taken": len(lockers), "where": where},
+        )
         raise_alert(
             session,
             changes,
             AlertKind.PASS_OVERUSE,
             Subject("pass", pass_id),
             severity=AlertSeverity.WARNING,
-            message=f"pass {pass_id} of {issued.holder_id} for {issued.quantity} helmet(s) "
-            f"was honoured for {len(lockers)} at {len(by_locker)} locker(s): {where}",
+            message=text,
             now=now,
         )
 
@@ -217,14 +237,22 @@ def check_forged(
         bad = [r for r in rows if forged(r)]
         count = densest([aware(r.ts) for r in bad], window)
         if count >= settings.forged_pass_burst:
-            reasons = ", ".join(f"{k} x{n}" for k, n in sorted(Counter(r.reason or "" for r in bad).items()))
+            reasons = dict(sorted(Counter(r.reason or "" for r in bad).items()))
+            text = AlertText(
+                texts.FORGED_PASSES,
+                {
+                    "locker": locker_id,
+                    "count": count,
+                    "minutes": settings.forged_pass_window_minutes,
+                    "reasons": reasons,
+                },
+            )
             raise_alert(
                 session,
                 changes,
                 AlertKind.FORGED_PASSES,
                 Subject("locker", locker_id),
                 severity=AlertSeverity.CRITICAL,
-                message=f"{count} forged pass attempts at locker {locker_id} within "
-                f"{settings.forged_pass_window_minutes} min ({reasons})",
+                message=text,
                 now=now,
             )

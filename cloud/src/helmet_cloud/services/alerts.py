@@ -8,6 +8,7 @@ out only after the transaction that made them has committed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,12 +18,23 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.domain.alert_texts import AlertText
 from helmet_cloud.domain.states import AlertSeverity, AlertStatus
 from helmet_cloud.ingest.derived import chunks
-from helmet_cloud.models import Alert
+from helmet_cloud.models import Alert, Locker, Station
 
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = tuple(AlertStatus)
+Message = str | AlertText  # a plain string: English only (kept for old callers); AlertText: shown in any language
+
+
+def write_message(row: Alert, message: Message) -> None:
+    """The English text for the API and webhooks, and, for an :class:`AlertText`, its template and fields."""
+    if isinstance(message, AlertText):
+        row.message = message.english()[:500]
+        row.template, row.params = message.template, json.dumps(message.params, sort_keys=True, ensure_ascii=False)
+    else:
+        row.message, row.template, row.params = message[:500], None, None
 
 
 class AlertPublic(BaseModel):
@@ -131,10 +143,10 @@ def raise_alert(
     subject: Subject,
     *,
     severity: str,
-    message: str,
+    message: Message,
     now: datetime,
 ) -> Alert:
-    """Open the alert, or, if one is unresolved already, note that its condition still holds."""
+    """Open the alert, or, if one is unresolved already, note that its condition still holds (and its numbers)."""
     row = _unresolved(session, changes, kind, subject)
     if row is None:
         row = Alert(
@@ -142,7 +154,7 @@ def raise_alert(
             severity=severity,
             subject_type=subject.type,
             subject_id=subject.id,
-            message=message[:500],
+            message="",
             opened_at=now,
             last_seen_at=now,
         )
@@ -150,7 +162,8 @@ def raise_alert(
         if (subject.type, subject.id) in changes.prefetched:
             changes.unresolved[(kind.value, subject.type, subject.id)] = row
     else:
-        row.last_seen_at, row.severity, row.message = now, severity, message[:500]
+        row.last_seen_at, row.severity = now, severity
+    write_message(row, message)
     session.add(row)
     return row
 
@@ -173,7 +186,7 @@ def settle(
     *,
     active: bool,
     severity: str,
-    message: str,
+    message: Message,
     now: datetime,
 ) -> None:
     """Raise the alert when its condition is true, clear it when false."""
@@ -184,7 +197,7 @@ def settle(
 
 
 def record_event(
-    session: Session, changes: Changes, kind: AlertKind, subject: Subject, *, message: str, now: datetime
+    session: Session, changes: Changes, kind: AlertKind, subject: Subject, *, message: Message, now: datetime
 ) -> None:
     """An informational alert about something that happened once: opened and resolved together."""
     row = Alert(
@@ -192,12 +205,26 @@ def record_event(
         severity=AlertSeverity.INFO,
         subject_type=subject.type,
         subject_id=subject.id,
-        message=message[:500],
+        message="",
         status=AlertStatus.RESOLVED,
         opened_at=now,
         last_seen_at=now,
         resolved_at=now,
     )
+    write_message(row, message)
     session.add(row)
     changes.items.append(("alert.opened", row))
     changes.items.append(("alert.resolved", row))
+
+
+def station_names(session: Session, locker_ids: Iterable[str]) -> dict[str, str]:
+    """Each locker's station, by name (its id if the station has none), for texts people read."""
+    out: dict[str, str] = {}
+    for part in chunks(sorted(set(locker_ids))):
+        rows = session.exec(
+            select(Locker.id, Station.id, Station.name)
+            .join(Station, col(Station.id) == col(Locker.station_id))
+            .where(col(Locker.id).in_(part))
+        ).all()
+        out.update((locker_id, name or station_id) for locker_id, station_id, name in rows)
+    return out

@@ -37,6 +37,7 @@ class CommandPublic(BaseModel):
     status: str
     error: str | None
     result: dict[str, Any] | None
+    reason: str | None = None
     requested_at: datetime
     answered_at: datetime | None
 
@@ -50,6 +51,7 @@ class CommandPublic(BaseModel):
             status=row.status,
             error=row.error,
             result=json.loads(row.result) if row.result else None,
+            reason=row.reason,
             requested_at=row.requested_at,
             answered_at=row.answered_at,
         )
@@ -66,6 +68,7 @@ def send_command(
     pass_text: str | None = None,
     pass_id: str | None = None,
     cmd_id: str | None = None,
+    reason: str | None = None,
 ) -> LockerCommand:
     """Record the command (with what the session holds), then publish it; the locker executes it at most once."""
     now = utcnow()
@@ -77,6 +80,7 @@ def send_command(
         slot=slot,
         pass_id=pass_id,
         requested_by=requested_by,
+        reason=reason,
         requested_at=now,
     )
     session.add(row)
@@ -93,29 +97,39 @@ def send_command(
 def online_locker(session: Session, locker_id: str) -> Locker:
     locker = session.get(Locker, locker_id)
     if locker is None:
-        raise NotFoundError(f"no locker {locker_id}")
+        raise NotFoundError("no locker {locker}", locker=locker_id)
     if not locker.online:
-        raise ConflictError(f"locker {locker_id} is offline")
+        raise ConflictError("locker {locker} is offline", locker=locker_id)
     return locker
 
 
 def command_locker(
-    session: Session, ctx: AppContext, *, caller: Caller, locker_id: str, op: CmdOp, slot: int | None
+    session: Session,
+    ctx: AppContext,
+    *,
+    caller: Caller,
+    locker_id: str,
+    op: CmdOp,
+    slot: int | None,
+    reason: str | None = None,
 ) -> CommandPublic:
-    """A technician's remote action on an online locker, audited."""
+    """A technician's remote action on an online locker, audited with its reason (the pages ask one for a remote
+    open: someone may be standing at the slot, or nobody)."""
+    reason = " ".join((reason or "").split())[:200] or None
     if op not in TECHNICIAN_OPS:
-        raise InvalidError(f"{op} is not sent by hand; one of {', '.join(TECHNICIAN_OPS)}")
+        raise InvalidError("{op} is not sent by hand; one of {ops}", op=op, ops=", ".join(TECHNICIAN_OPS))
     locker = online_locker(session, locker_id)
     if "slot" in COMMAND_ARGS[op] and (slot is None or slot > locker.slot_count):
-        raise InvalidError(f"{op} needs a slot in 1..{locker.slot_count}")
+        raise InvalidError("{op} needs a slot from 1 to {most}", op=op, most=locker.slot_count)
     audit.record(
         session,
         actor=caller,
         action=f"command.{op}",
         subject_type="locker" if slot is None else "slot",
         subject_id=locker_id if slot is None else f"{locker_id}/{slot}",
+        detail={"reason": reason} if reason else None,
     )
-    row = send_command(ctx, session, locker_id=locker_id, op=op, slot=slot, requested_by=caller.subject)
+    row = send_command(ctx, session, locker_id=locker_id, op=op, slot=slot, requested_by=caller.subject, reason=reason)
     return CommandPublic.of(row)
 
 
@@ -127,7 +141,7 @@ def open_pass_now(session: Session, ctx: AppContext, *, caller: Caller, pass_id:
     """
     issued = session.get(IssuedPass, pass_id)
     if issued is None or issued.holder_id != caller.subject or issued.text is None:
-        raise NotFoundError(f"no pass {pass_id}")
+        raise NotFoundError("no pass {pass_id}", pass_id=pass_id)
     now = utcnow()
     if aware(issued.expires_at) <= now:
         raise GoneError("the pass has expired: ask for a new one")
@@ -161,4 +175,4 @@ def pass_unusable(issued: IssuedPass) -> CloudError:
     """Why a pass may not be sent to a locker: withdrawn (410) or used already (409)."""
     if issued.withdrawn_at is not None:
         return GoneError("the pass was withdrawn: ask for a new one")
-    return ConflictError(f"the pass was already used at {issued.used_locker_id}: ask for a new one")
+    return ConflictError("the pass was already used at {locker}: ask for a new one", locker=issued.used_locker_id)

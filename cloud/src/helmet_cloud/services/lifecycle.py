@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain import alert_texts as texts
 from helmet_cloud.domain.alert_rules import AlertKind, LoanAges
+from helmet_cloud.domain.alert_texts import AlertText
 from helmet_cloud.domain.states import AlertSeverity, LoanStatus
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Alert, Loan
-from helmet_cloud.services.alerts import Changes, Subject, prefetch, record_event, settle
+from helmet_cloud.services.alerts import Changes, Subject, prefetch, record_event, settle, station_names
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
 
@@ -75,6 +77,8 @@ def check_helmets(
         for loan in session.exec(q.order_by(col(Loan.helmet_id), col(Loan.borrowed_at)).with_for_update()).all():
             by_helmet[loan.helmet_id].append(loan)
     prefetch(session, changes, "helmet", ids)
+    lockers = {x for loans in by_helmet.values() for ln in loans for x in (ln.borrow_locker_id, ln.return_locker_id)}
+    names = station_names(session, [x for x in lockers if x])
     for helmet_id in ids:
         loans = by_helmet[helmet_id]
         current = next((ln for ln in reversed(loans) if ln.status == LoanStatus.OPEN), None)
@@ -82,20 +86,23 @@ def check_helmets(
             if loan.status != LoanStatus.OPEN and loan.lost_at is not None and loan.found_at is None:
                 loan.found_at = now
                 session.add(loan)
-                where = f" at {loan.return_locker_id}" if loan.return_locker_id else ""
+                found = {
+                    "helmet": helmet_id,
+                    "lost_at": aware(loan.lost_at).isoformat(),
+                    "returned_at": aware(loan.returned_at or now).isoformat(),
+                }
+                if loan.return_locker_id:
+                    where = names.get(loan.return_locker_id, loan.return_locker_id)
+                    text = AlertText(texts.HELMET_FOUND, {**found, "station": where})
+                else:
+                    text = AlertText(texts.HELMET_FOUND_SOMEWHERE, found)
                 record_event(
-                    session,
-                    changes,
-                    AlertKind.HELMET_FOUND,
-                    Subject("helmet", helmet_id),
-                    message=f"helmet {helmet_id}, lost since {aware(loan.lost_at):%Y-%m-%d}, turned up{where} "
-                    f"({aware(loan.returned_at or now):%Y-%m-%d %H:%M} UTC)",
-                    now=now,
+                    session, changes, AlertKind.HELMET_FOUND, Subject("helmet", helmet_id), message=text, now=now
                 )
         if current is not None:
             _mark(current, ages, now)
             session.add(current)
-        _settle(session, changes, helmet_id, current, now)
+        _settle(session, changes, helmet_id, current, now, names)
 
 
 def _mark(loan: Loan, ages: LoanAges, now: datetime) -> None:
@@ -105,16 +112,19 @@ def _mark(loan: Loan, ages: LoanAges, now: datetime) -> None:
     loan.lost_at = loan.lost_at or lost
 
 
-def _settle(session: Session, changes: Changes, helmet_id: str, loan: Loan | None, now: datetime) -> None:
+def _settle(
+    session: Session, changes: Changes, helmet_id: str, loan: Loan | None, now: datetime, names: dict[str, str]
+) -> None:
     subject = Subject("helmet", helmet_id)
     overdue = loan is not None and loan.overdue_at is not None and loan.lost_at is None
     lost = loan is not None and loan.lost_at is not None
-    who = ""
+    who: dict[str, str] = {"helmet": helmet_id}
     if loan is not None:
-        who = (
-            f"helmet {helmet_id} borrowed by {loan.resident_id or 'unknown'} at {loan.borrow_locker_id} "
-            f"on {aware(loan.borrowed_at):%Y-%m-%d %H:%M} UTC"
-        )
+        who |= {
+            "resident": loan.resident_id or texts.UNKNOWN_RESIDENT,
+            "station": names.get(loan.borrow_locker_id, loan.borrow_locker_id),
+            "borrowed_at": aware(loan.borrowed_at).isoformat(),
+        }
     missing = loan is not None and loan.missing_at is not None
     settle(
         session,
@@ -123,7 +133,7 @@ def _settle(session: Session, changes: Changes, helmet_id: str, loan: Loan | Non
         subject,
         active=overdue,
         severity=AlertSeverity.CRITICAL if missing else AlertSeverity.WARNING,
-        message=f"{who} is {'missing' if missing else 'overdue'}",
+        message=AlertText(texts.HELMET_MISSING if missing else texts.HELMET_OVERDUE, who),
         now=now,
     )
     settle(
@@ -133,6 +143,6 @@ def _settle(session: Session, changes: Changes, helmet_id: str, loan: Loan | Non
         subject,
         active=lost,
         severity=AlertSeverity.CRITICAL,
-        message=f"{who} is lost",
+        message=AlertText(texts.HELMET_LOST, who),
         now=now,
     )
