@@ -35,7 +35,7 @@ def test_ops_the_cloud_sends_itself_and_slots_the_locker_lacks_are_refused(
         resp = api.post(URL, headers=tech, json={"op": op, "slot": 1})
         assert resp.status_code == 422 and "is not sent by hand" in resp.json()["detail"], resp.text
     resp = api.post(URL, headers=tech, json={"op": "unlock", "slot": 5})
-    assert (resp.status_code, resp.json()) == (422, {"detail": "unlock needs a slot in 1..4"})
+    assert (resp.status_code, resp.json()) == (422, {"detail": "unlock needs a slot from 1 to 4"})
     assert api.post(URL, headers=tech, json={"op": "unlock", "slot": 257}).status_code == 422  # past MAX_SLOTS
     assert api.post(URL, headers=tech, json={"op": "self_destruct"}).status_code == 422
     assert api.get("/api/lockers/LK-000A/commands", headers=tech).json() == []  # nothing was sent

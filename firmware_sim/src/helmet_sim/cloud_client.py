@@ -63,6 +63,10 @@ class CloudClient:
             "POST", "/api/stations", json={"id": station_id, "name": name, "lat": lat, "lon": lon, **extra}
         )
 
+    def set_town_zone(self, town_id: str, zone: str) -> Any:
+        """The clock the town's pages show times on (an IANA zone)."""
+        return self._call("PATCH", f"/api/towns/{town_id}", json={"timezone": zone})
+
     def register_locker(
         self, locker_id: str, station_id: str, slot_count: int = 6, pin_profile: str = "pi-gpio-6"
     ) -> Any:

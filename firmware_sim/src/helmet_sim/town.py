@@ -53,6 +53,13 @@ STREETS = [
     "Old bridge", "Museum", "Harbour", "University", "Swimming pool", "Cemetery", "Mill", "Church",
     "Park", "Post office", "Fire station", "Theatre", "Gasworks", "Brewery", "Castle", "Zoo",
 ]  # fmt: skip
+# The same places in Chinese, for the pages' other language (a station's "names").
+STREETS_ZH = [
+    "市政厅", "火车站广场", "湖滨", "图书馆", "医院", "市场", "学校", "体育场",
+    "老桥", "博物馆", "港口", "大学", "游泳馆", "公墓", "磨坊", "教堂",
+    "公园", "邮局", "消防站", "剧院", "煤气厂", "啤酒厂", "城堡", "动物园",
+]  # fmt: skip
+TOWN_ZONE = "Europe/Zurich"  # the clock of the town around CENTRE
 PROFILES = {6: "pi-gpio-6", 12: "pi-mcp23017-12"}
 # Set-up progress: (step, done, total), e.g. ("lockers stocked", 12, 50).
 Progress = Callable[[str, int, int], None]
@@ -72,6 +79,7 @@ class KeptTownError(ValueError):
 class Place:
     id: str
     name: str
+    name_zh: str
     lat: float
     lon: float
     x_km: float
@@ -88,11 +96,12 @@ def layout(stations: int, seed: int = 1, spacing_km: float = 0.6) -> list[Place]
         row, col = divmod(i, side)
         x = (col - (side - 1) / 2) * spacing_km + rng.uniform(-0.2, 0.2) * spacing_km
         y = (row - (side - 1) / 2) * spacing_km + rng.uniform(-0.2, 0.2) * spacing_km
-        name = STREETS[i % len(STREETS)] + (f" {i // len(STREETS) + 1}" if i >= len(STREETS) else "")
+        suffix = f" {i // len(STREETS) + 1}" if i >= len(STREETS) else ""
         places.append(
             Place(
                 f"ST-{i + 1:03d}",
-                name,
+                STREETS[i % len(STREETS)] + suffix,
+                STREETS_ZH[i % len(STREETS_ZH)] + suffix,
                 round(CENTRE[0] + y / KM_PER_DEG_LAT, 6),
                 round(CENTRE[1] + x / km_per_deg_lon, 6),
                 x,
@@ -277,10 +286,12 @@ class Town:
         # A sticker shown in maintenance mode stocks the helmet instead of returning it: the technician leaves
         # it with their pass after each batch, and the short window is the fallback if a locker missed that.
         timing = TimingSettings(poll_hz=o.poll_hz, door_open_fault_s=o.door_open_fault_s, maintenance_s=MAINTENANCE_S)
+        if self.kept is None:
+            self.admin.set_town_zone("default", TOWN_ZONE)
         for i, place in enumerate(self.places):
             locker_id = f"LK-{i + 1:04d}"
             if self.kept is None:
-                self.admin.create_station(place.id, place.name, place.lat, place.lon)
+                self.admin.create_station(place.id, place.name, place.lat, place.lon, names={"zh": place.name_zh})
                 self.admin.register_locker(locker_id, place.id, slot_count=o.slots, pin_profile=profile)
             host, port = self.mqtt
             if o.faults:

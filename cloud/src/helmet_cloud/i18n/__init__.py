@@ -107,6 +107,10 @@ class Translator:
         """The form for ``n`` by the language's plural rule; ``{n}`` is filled with ``n``."""
         return _fill(translations(self.lang).ngettext(singular, plural, n), {"n": n, **fields})
 
+    def name(self, english: str, names: dict[str, str] | None) -> str:
+        """A proper name (a station, the programme) in this language: its own name here, else the English one."""
+        return (names or {}).get(self.lang) or english
+
     def datetime(self, value: datetime | None, form: str = "short") -> str:
         """``value`` in the town's zone, written the language's way ("short": date and time to the minute)."""
         if value is None:

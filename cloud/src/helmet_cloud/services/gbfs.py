@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from helmet_cloud.i18n import DEFAULT, HTML_LANG, LANGUAGES
 from helmet_cloud.models import Station
 from helmet_cloud.services import towns
 from helmet_cloud.services.station_stock import station_stock
@@ -34,16 +35,24 @@ def document(data: dict[str, Any], *, ttl: int, now: datetime) -> dict[str, Any]
     return {"last_updated": rfc3339(now), "ttl": ttl, "version": GBFS_VERSION, "data": data}
 
 
-def localized(text: str, language: str) -> list[dict[str, str]]:
-    return [{"text": text, "language": language}]
+def localized(text: str, language: str, others: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """GBFS v3 localized text: ``text`` in the feed's language, then each other name with its BCP 47 tag."""
+    out = [{"text": text, "language": language}]
+    out += [{"text": name, "language": HTML_LANG.get(lang, lang)} for lang, name in sorted((others or {}).items())]
+    return out
+
+
+def languages(settings: CloudSettings) -> list[str]:
+    """The feed's language first, then every other language a name is given in (the pages' languages)."""
+    return [settings.feed_language, *(HTML_LANG[x] for x in LANGUAGES if x != DEFAULT)]
 
 
 def system_information(session: Session, settings: CloudSettings) -> dict[str, Any]:
     """The feed's system: the programme as settings name it, on the default town's clock."""
     return {
         "system_id": settings.feed_system_id,
-        "languages": [settings.feed_language],
-        "name": localized(settings.feed_name, settings.feed_language),
+        "languages": languages(settings),
+        "name": localized(settings.feed_name, settings.feed_language, settings.feed_names),
         "opening_hours": settings.feed_opening_hours,
         "feed_contact_email": settings.feed_contact_email,
         "timezone": towns.zone_name(session),
@@ -57,7 +66,7 @@ def station_information(session: Session, settings: CloudSettings) -> dict[str, 
     for st in stations:
         row: dict[str, Any] = {
             "station_id": st.id,
-            "name": localized(st.name, settings.feed_language),
+            "name": localized(st.name, settings.feed_language, st.names),
             "lat": st.lat,
             "lon": st.lon,
         }

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from helmet_cloud.context import AppContext
 from helmet_cloud.errors import NotFoundError
 from helmet_cloud.http.deps import CtxDep, SessionDep, StaffDep, TechnicianDep
+from helmet_cloud.i18n import DEFAULT, LANGUAGES
 from helmet_cloud.models import Locker, LockerBase, Slot, Station, StationBase
 from helmet_cloud.services import stations
 from helmet_cloud.services.stations import StationStatus, stations_with_counts
@@ -24,8 +25,27 @@ StationId = Annotated[str, Path(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")]
 LockerIdPath = Annotated[str, Path(pattern=LOCKER_ID_RE.pattern)]
 
 
+def _names(value: dict[str, str] | None) -> dict[str, str] | None:
+    """Names per language: only the pages' languages besides English, each 1-120 characters."""
+    if value is None:
+        return None
+    for lang, name in value.items():
+        if lang not in LANGUAGES or lang == DEFAULT:
+            raise ValueError(
+                f"names are for {', '.join(x for x in LANGUAGES if x != DEFAULT)}; 'name' is the English one"
+            )
+        if not 1 <= len(name.strip()) <= 120:
+            raise ValueError(f"the {lang} name must be 1-120 characters")
+    return {lang: name.strip() for lang, name in value.items()}
+
+
 class StationCreate(StationBase):
     id: str = Field(pattern=r"^[A-Z]{2}-[0-9A-Z]{1,12}$")
+
+    @field_validator("names")
+    @classmethod
+    def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        return _names(value) or {}
 
 
 class StationUpdate(BaseModel):
@@ -33,9 +53,15 @@ class StationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=120)
+    names: dict[str, str] | None = None
     address: str | None = Field(default=None, max_length=240)
     low_threshold: int | None = Field(default=None, ge=0, le=1000)
     high_threshold: int | None = Field(default=None, ge=0, le=1000)
+
+    @field_validator("names")
+    @classmethod
+    def _known_languages(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _names(value)
 
 
 class LockerSummary(LockerBase):
