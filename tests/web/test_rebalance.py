@@ -1,8 +1,11 @@
-"""Rebalancing advice: who gives helmets to whom, and how many."""
+"""Rebalancing advice: who gives helmets to whom, and how many; the round's moves done."""
 
 from __future__ import annotations
 
-from helmet_cloud.domain.rebalance import Move, StationLoad, advise
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from helmet_cloud.domain.rebalance import DoneMove, Move, StationLoad, advise, round_day, round_moves
 
 
 def load(
@@ -69,3 +72,27 @@ def test_no_move_exceeds_what_the_donor_has_or_the_target_can_hold() -> None:
 def test_spare_helmets_are_shared_when_no_station_has_surplus() -> None:
     # A is inside its band (1..5) with 4; B needs 3. A can spare 3 down to its own minimum of 1.
     assert moved(advise([load("A", 4, 6), load("B", 0, 6, low=3)])) == [("A", "B", 3)]
+
+
+def test_a_move_recorded_done_is_done_whatever_the_recomputed_advice_says() -> None:
+    stations = [load("A", 6, 6), load("B", 0, 6), load("C", 0, 6, lon=8.6)]
+    done = DoneMove("A", "B", 2, 1, "tex", datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    # Helmets still in the van: the advice asks A to B again; the round shows it done, the rest still to do.
+    lines = round_moves(advise(stations), [done], stations)
+    assert [(m.source, m.target, m.done is not None, m.count) for m in lines] == [
+        ("A", "C", False, 1),
+        ("A", "B", True, 2),
+    ]
+    # After the move the advice no longer lists A to B: the round keeps it, with its names and distance.
+    after = [load("A", 4, 6), load("B", 2, 6), load("C", 0, 6, lon=8.6)]
+    lines = round_moves(advise(after), [done], after)
+    done_line = [m for m in lines if m.done is not None]
+    assert [(m.source_name, m.target_name, m.advised, m.km) for m in done_line] == [
+        ("Station A", "Station B", None, 0.0)
+    ]
+
+
+def test_a_round_is_the_towns_day() -> None:
+    late = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    assert round_day(late, ZoneInfo("UTC")) == date(2026, 12, 3)
+    assert round_day(late, ZoneInfo("Europe/Zurich")) == date(2026, 12, 4)

@@ -37,6 +37,7 @@ from helmet_cloud.http.api import (
     towns,
 )
 from helmet_cloud.http.api import metrics as metrics_api
+from helmet_cloud.http.api import rebalance as rebalance_api
 from helmet_cloud.http.api.openapi import document_sentence_errors
 from helmet_cloud.http.body_limit import LimitBody
 from helmet_cloud.http.errors import install as install_error_answers
@@ -141,6 +142,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(alerts_api.router)
     app.include_router(helmets.router)
+    app.include_router(rebalance_api.router)
     install_error_answers(app)
     document_sentence_errors(app)
     install_pages(app, api_docs=settings.api_docs)  # the HTML pages (docs/web.md), outside the OpenAPI schema

@@ -17,12 +17,20 @@ than its ``keep_min``. Surplus nobody needs then goes to the nearest stations
 below the top of their band, so a full station has room for returns again.
 Stations whose lockers are all offline are left out: the cloud cannot tell
 what they hold.
+
+A round is one day in the town's time zone. A move is identified by its
+stations and the round's day: once a technician has recorded "A to B" done,
+the advice recomputed from live counts (which then no longer asks for it, or
+asks for what is left while helmets are in the van) shows it as done, not as
+something to do, until the day ends (:func:`round_moves`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +130,73 @@ def advise(stations: list[StationLoad]) -> list[Move]:
         for (src, dst), n in moves.items()
     ]
     return sorted(out, key=lambda m: (-m.count, m.source, m.target))
+
+
+@dataclass(frozen=True, slots=True)
+class DoneMove:
+    """A move someone recorded as done in a round: how many helmets they moved, who, when."""
+
+    source: str
+    target: str
+    moved: int
+    advised: int | None
+    done_by: str
+    done_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoundMove:
+    """One line of a round: the advice's move (``advised``, None if the advice no longer asks for it) and, once
+    recorded, what was done."""
+
+    source: str
+    source_name: str
+    target: str
+    target_name: str
+    km: float | None
+    advised: int | None
+    done: DoneMove | None
+
+    @property
+    def count(self) -> int:
+        """The number to show: what was moved once done, what the advice asks otherwise."""
+        return self.done.moved if self.done is not None else self.advised or 0
+
+
+def round_day(now: datetime, zone: ZoneInfo) -> date:
+    """The round a moment belongs to: its day on the town's clock."""
+    return now.astimezone(zone).date()
+
+
+def round_moves(advice: list[Move], done: list[DoneMove], stations: list[StationLoad]) -> list[RoundMove]:
+    """The round's lines: moves still to do first (the advice's order), then the done ones, latest first.
+
+    A move recorded done in this round is done whatever the advice now says about the same two stations, so
+    helmets that are moved (or on their way) never bring the move back as one to do. ``stations`` names the
+    stations (and gives the distance) of done moves the advice no longer lists.
+    """
+    by_id = {s.id: s for s in stations}
+    recorded = {(d.source, d.target): d for d in done}
+    advised = {(m.source, m.target): m for m in advice}
+    todo = [
+        RoundMove(m.source, m.source_name, m.target, m.target_name, m.km, m.count, None)
+        for m in advice
+        if (m.source, m.target) not in recorded
+    ]
+    finished = []
+    for d in sorted(done, key=lambda d: (d.done_at, d.source, d.target), reverse=True):
+        m = advised.get((d.source, d.target))
+        a, b = by_id.get(d.source), by_id.get(d.target)
+        km = round(_km(a, b), 2) if a is not None and b is not None else None
+        finished.append(
+            RoundMove(
+                d.source,
+                a.name if a is not None else d.source,
+                d.target,
+                b.name if b is not None else d.target,
+                km,
+                m.count if m is not None else None,
+                d,
+            )
+        )
+    return todo + finished

@@ -2,7 +2,7 @@
 
 Every ingest batch stamps the lockers it heard from (``Locker.last_heard_at``);
 status messages flip ``Locker.online``; staff actions and the alert sweep
-change the alerts; commands are recorded. The watermark reads those few small
+change the alerts; commands are recorded; rebalancing moves are ticked done. The watermark reads those few small
 aggregates in one query, so it moves whichever process made the change.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from helmet_cloud.models import Alert, Locker, LockerCommand, Station
+from helmet_cloud.models import Alert, Locker, LockerCommand, RebalanceMove, Station
 
 POLL_SECONDS = 0.5
 
@@ -32,6 +32,7 @@ def read_watermark(engine: Engine) -> str:
         select(func.count()).select_from(Alert).where(col(Alert.acknowledged_at).is_not(None)).scalar_subquery(),
         select(func.count()).select_from(Alert).where(col(Alert.resolved_at).is_not(None)).scalar_subquery(),
         select(func.count()).select_from(LockerCommand).scalar_subquery(),
+        select(func.max(RebalanceMove.done_at)).scalar_subquery(),  # a move ticked done or corrected
     )
     with engine.connect() as conn:
         row = conn.execute(q).one()

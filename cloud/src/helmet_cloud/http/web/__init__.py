@@ -34,6 +34,11 @@ def install(app: FastAPI, *, api_docs: bool) -> None:
     def home() -> RedirectResponse:
         return RedirectResponse("/staff/", status_code=307)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """Browsers ask for /favicon.ico whatever the pages link (they link static/favicon.svg)."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     if api_docs:
 
         @app.get("/docs", include_in_schema=False)

@@ -183,21 +183,6 @@ def flows_per_hour(
     return out
 
 
-def demand(session: Session, since: datetime) -> dict[str, tuple[int, int]]:
-    """(borrows, returns) per station since ``since``."""
-    rows = session.exec(
-        select(Locker.station_id, RawEvent.kind, func.count())
-        .join(Locker, col(Locker.id) == col(RawEvent.locker_id))
-        .where(col(RawEvent.ts) >= since, col(RawEvent.kind).in_(FLOWS))
-        .group_by(col(Locker.station_id), col(RawEvent.kind))
-    ).all()
-    out: dict[str, tuple[int, int]] = {}
-    for station, kind, n in rows:
-        b, r = out.get(station, (0, 0))
-        out[station] = (b + n, r) if kind == EventKind.HELMET_BORROWED else (b, r + n)
-    return out
-
-
 def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine), in kilometres."""
     p1, p2 = math.radians(lat1), math.radians(lat2)

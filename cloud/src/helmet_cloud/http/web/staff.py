@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -12,23 +13,23 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from markupsafe import Markup
 from sqlmodel import col, select
 
-from helmet_cloud.domain import rebalance
+from helmet_cloud.domain.roles import Caller
 from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import CloudError, NotSignedInError, TooManyRequestsError
 from helmet_cloud.http.csv_export import events_csv, loans_csv
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
+from helmet_cloud.http.errors import status_of
 from helmet_cloud.http.web import charts, i18n, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
 from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
 from helmet_cloud.models import Alert, Loan, Station
-from helmet_cloud.services import alert_actions, auth
+from helmet_cloud.services import alert_actions, auth, rebalance_round
 from helmet_cloud.services.event_queries import EventFilters
 from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
-DEMAND_HOURS = 24
 
 
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -231,34 +232,53 @@ def loans_page(
     return page(request, "staff/loans.html", context)
 
 
-def advice(session: SessionDep, now: datetime) -> tuple[list[rebalance.Move], list[rebalance.StationLoad]]:
-    """The rebalancing moves for the town as it is now, with each station's load."""
-    flows = queries.demand(session, now - timedelta(hours=DEMAND_HOURS))
-    loads = [
-        rebalance.StationLoad(
-            id=s.id,
-            name=s.name,
-            lat=s.lat,
-            lon=s.lon,
-            helmets=s.helmets_available,
-            usable_slots=queries.capacity(s),
-            low_threshold=s.low_threshold,
-            high_threshold=s.high_threshold,
-            borrowed=flows.get(s.id, (0, 0))[0],
-            returned=flows.get(s.id, (0, 0))[1],
-            online=s.lockers_online > 0,
-        )
-        for s in queries.all_stations(session)
-    ]
-    return rebalance.advise(loads), loads
+def _rebalance(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    caller: Caller,
+    error: CloudError | None = None,
+    status_code: int = 200,
+) -> Response:
+    current = rebalance_round.current_round(session, utcnow())
+    context = {
+        "caller": caller,
+        "round": current,
+        "todo": [m for m in current.moves if m.done is None],
+        "done": [m for m in current.moves if m.done is not None],
+        "loads": current.loads,
+        "hours": rebalance_round.DEMAND_HOURS,
+        "error": error,
+    }
+    return page(request, "staff/rebalance.html", context, status_code=status_code)
 
 
 @router.get("/rebalance")
-def rebalance_page(request: Request, session: SessionDep, caller: TechPage) -> Response:
-    now = utcnow()
-    moves, loads = advice(session, now)
-    context = {"caller": caller, "moves": moves, "loads": loads, "now": now, "hours": DEMAND_HOURS}
-    return page(request, "staff/rebalance.html", context)
+def rebalance_page(request: Request, session: SessionDep, ctx: CtxDep, caller: TechPage) -> Response:
+    """Today's round: the moves to do, each with a Done form, then the ones done (who, when, how many)."""
+    return _rebalance(request, session, ctx, caller)
+
+
+@router.post("/rebalance/moves", dependencies=[StaffCsrf])
+def rebalance_move_done(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    caller: TechPage,
+    source: Annotated[str, Form(max_length=32)],
+    target: Annotated[str, Form(max_length=32)],
+    moved: Annotated[int, Form(ge=0, le=rebalance_round.MAX_MOVED)],
+    advised: Annotated[int | None, Form(ge=0, le=rebalance_round.MAX_MOVED)] = None,
+) -> Response:
+    """Tick a move done, as the API does: who, when and how many helmets (audited); again corrects the number."""
+    try:
+        rebalance_round.record_move(
+            session, caller=caller, source=source, target=target, moved=moved, advised=advised, now=utcnow()
+        )
+    except CloudError as exc:
+        session.rollback()
+        return _rebalance(request, session, ctx, caller, exc, status_of(exc))
+    return see_other(f"/staff/rebalance#done-{quote(source)}-{quote(target)}")
 
 
 @router.get("/export/loans.csv")
