@@ -16,6 +16,10 @@ const files = [
   ["swagger-ui-dist", "favicon-32x32.png", "swagger-ui-favicon.png"],
   ["swagger-ui-dist", "LICENSE", "swagger-ui.LICENSE"],
   ["swagger-ui-dist", "NOTICE", "swagger-ui.NOTICE"],
+  // The staff map's streets (static/map.js), when the town has a tile server.
+  ["leaflet", "dist/leaflet.js", "leaflet.js"],
+  ["leaflet", "dist/leaflet.css", "leaflet.css"],
+  ["leaflet", "LICENSE", "leaflet.LICENSE"],
 ];
 
 mkdirSync(out, { recursive: true });
