@@ -1,16 +1,19 @@
-"""Each station's counts read from the database, by the one rule in :mod:`helmet_cloud.domain.station_counts`."""
+"""Each station's counts read from the database, by the one rule in :mod:`helmet_cloud.domain.station_counts`,
+and its fill level by :mod:`helmet_cloud.domain.fill_level` (the stock alerts' rule)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain.alert_rules import AlertKind
+from helmet_cloud.domain.fill_level import FillLevel, fill_level
 from helmet_cloud.domain.station_counts import LockerView, SlotCounts, SlotView, station_counts
-from helmet_cloud.models import Locker, Slot
+from helmet_cloud.models import Alert, Locker, Slot, Station
 from helmet_cloud.timeutil import aware
 
 
@@ -48,3 +51,31 @@ def station_stock(session: Session, station_ids: Sequence[str]) -> dict[str, Sta
             last_reported=max(seen) if seen else None,
         )
     return out
+
+
+STOCK_KINDS = (AlertKind.STATION_EMPTY, AlertKind.STATION_LOW, AlertKind.STATION_FULL)
+
+
+def fill_levels(
+    session: Session, stations: Sequence[Station], stock: Mapping[str, StationStock]
+) -> dict[str, FillLevel | None]:
+    """Each station's fill level: its counts, its thresholds and the stock alerts open on it (their hysteresis)."""
+    ids = [s.id for s in stations]
+    active: dict[str, set[str]] = defaultdict(set)
+    if ids:
+        rows = session.exec(
+            select(Alert.subject_id, Alert.kind).where(
+                Alert.subject_type == "station",
+                col(Alert.subject_id).in_(ids),
+                col(Alert.kind).in_([k.value for k in STOCK_KINDS]),
+                col(Alert.resolved_at).is_(None),
+            )
+        ).all()
+        for subject_id, kind in rows:
+            active[subject_id].add(kind)
+    return {
+        s.id: fill_level(
+            stock[s.id].counts, low_threshold=s.low_threshold, high_threshold=s.high_threshold, active=active[s.id]
+        )
+        for s in stations
+    }

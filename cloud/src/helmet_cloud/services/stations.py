@@ -10,13 +10,14 @@ from sqlmodel import Session
 
 from helmet_cloud.adapters.dynsec import BrokerAdminError
 from helmet_cloud.context import AppContext
+from helmet_cloud.domain.fill_level import FillLevel
 from helmet_cloud.domain.roles import Caller
 from helmet_cloud.errors import ConflictError, InvalidError, NotFoundError, UpstreamError
 from helmet_cloud.models import Locker, Station, StationBase, Town
 from helmet_cloud.services import audit
 from helmet_cloud.services.committed import Committed
 from helmet_cloud.services.lockers import ensure_slots, publish_config
-from helmet_cloud.services.station_stock import station_stock
+from helmet_cloud.services.station_stock import fill_levels, station_stock
 from helmet_protocol.messages import MAX_SLOTS
 from helmet_protocol.topics import LOCKER_ID_RE
 
@@ -31,10 +32,15 @@ class StationStatus(StationBase):
     capacity: int = Field(description="every slot of the station's lockers, as registered")
     lockers: int
     lockers_online: int
+    fill_level: FillLevel | None = Field(
+        description="empty, low, normal or full, by the stock alerts' thresholds (the alerts open say the same); "
+        "null: no usable slot"
+    )
 
 
 def stations_with_counts(session: Session, stations: Sequence[Station]) -> list[StationStatus]:
     stock = station_stock(session, [s.id for s in stations])
+    levels = fill_levels(session, stations, stock)
     out = []
     for s in stations:
         st = stock[s.id]
@@ -47,6 +53,7 @@ def stations_with_counts(session: Session, stations: Sequence[Station]) -> list[
                 capacity=st.counts.capacity,
                 lockers=st.lockers,
                 lockers_online=st.lockers_online,
+                fill_level=levels[s.id],
             )
         )
     return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -13,18 +16,28 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from markupsafe import Markup
 from sqlmodel import col, select
 
+from helmet_cloud.domain.phones import MAX_TYPED
 from helmet_cloud.domain.roles import Caller
 from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import CloudError, NotSignedInError, TooManyRequestsError
 from helmet_cloud.http.csv_export import events_csv, loans_csv
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.errors import status_of
-from helmet_cloud.http.web import charts, i18n, live, queries
+from helmet_cloud.http.web import charts, i18n, levels, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
-from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, StaffPage, TechPage, forget, set_token_cookie
-from helmet_cloud.models import Alert, Loan, Station
-from helmet_cloud.services import alert_actions, auth, rebalance_round
+from helmet_cloud.http.web.session import (
+    STAFF_COOKIE,
+    StaffCsrf,
+    StaffPage,
+    TechPage,
+    flash_for,
+    forget,
+    set_token_cookie,
+)
+from helmet_cloud.models import Alert, Loan, Station, Town
+from helmet_cloud.services import alert_actions, auth, phones, rebalance_round, town_maps
+from helmet_cloud.services.alerts import station_names
 from helmet_cloud.services.event_queries import EventFilters
 from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import utcnow
@@ -78,22 +91,54 @@ def logout(request: Request, session: SessionDep) -> Response:
     return response
 
 
-def _map(stations: list[StationStatus], request: Request) -> Markup:
-    points = [
-        charts.MapPoint(
-            s.id,
-            s.name,
-            s.lat,
-            s.lon,
-            queries.fill(s),
-            f"{s.helmets_available}/{queries.capacity(s)}",
-            f"/staff/stations/{s.id}",
-        )
-        for s in stations
-    ]
-    tile_url = request.app.state.ctx.settings.map_tile_url
-    title = i18n.gettext(language(request), "Map of stations")
-    return Markup(charts.town_map(points, title=title, tile_url=tile_url))  # noqa: S704 (escaped inside)
+@dataclass(frozen=True, slots=True)
+class TownMap:
+    """One town's map: the offline grid, and what static/map.js needs to draw streets over it."""
+
+    town_id: str
+    town_name: str
+    svg: Markup
+    tiles: str | None
+    attribution: str
+    points: str  # JSON: the stations as map.js places them
+
+
+def _maps(session: SessionDep, stations: list[StationStatus], request: Request) -> dict[str, Any]:
+    """The map of each town with stations, its fill-level legend and the tile servers the page loads from."""
+    lang = language(request)
+    title = i18n.gettext(lang, "Map of stations")
+    tiles = town_maps.town_tiles(session, request.app.state.ctx.settings, [s.town_id for s in stations])
+    names = dict(session.exec(select(Town.id, Town.name)).all())
+    by_town: dict[str, list[StationStatus]] = defaultdict(list)
+    for s in stations:
+        by_town[s.town_id].append(s)
+    maps = []
+    for town_id, mine in sorted(by_town.items()):
+        points = [
+            charts.MapPoint(
+                s.id,
+                s.name,
+                s.lat,
+                s.lon,
+                s.fill_level,
+                i18n.gettext(lang, levels.word(s.fill_level)),
+                f"{s.helmets_available}/{queries.capacity(s)}",
+                f"/staff/stations/{s.id}",
+            )
+            for s in mine
+        ]
+        svg = Markup(charts.town_map(points, title=title))  # noqa: S704 (escaped inside)
+        data = json.dumps([{**asdict(p), "cls": p.level_class} for p in points], ensure_ascii=False)
+        t = tiles[town_id]
+        maps.append(TownMap(town_id, names.get(town_id, town_id), svg, t.url, t.attribution, data))
+    return {
+        "maps": maps,
+        "map_title": title,
+        "map_tiles": any(m.tiles for m in maps),
+        "tile_urls": tuple(m.tiles for m in maps if m.tiles),
+        "fill_meanings": levels.MEANINGS,
+        "level_word": levels.word,
+    }
 
 
 @router.get("/")
@@ -107,11 +152,12 @@ def dashboard(request: Request, session: SessionDep, ctx: CtxDep, caller: StaffP
         "caller": caller,
         "overview": queries.overview(session),
         "stations": stations,
-        "map": _map(stations, request),
         "alerts": alerts,
         "charts": flow_charts(session, ctx, utcnow(), lang),
         "fill": queries.fill,
         "capacity": queries.capacity,
+        "station_levels": {s.id: s.fill_level for s in stations},
+        **_maps(session, stations, request),
     }
     return page(request, "staff/dashboard.html", context)
 
@@ -122,9 +168,9 @@ def stations_page(request: Request, session: SessionDep, caller: StaffPage) -> R
     context = {
         "caller": caller,
         "stations": stations,
-        "map": _map(stations, request),
         "fill": queries.fill,
         "capacity": queries.capacity,
+        **_maps(session, stations, request),
     }
     return page(request, "staff/stations.html", context)
 
@@ -151,7 +197,6 @@ def station_page(
         "commands": queries.recent_commands(session, ids),
         "charts": flow_charts(session, ctx, utcnow(), language(request), ids),
         "back": f"/staff/stations/{station_id}",
-        "error": request.query_params.get("error"),
     }
     return page(request, "staff/station.html", context)
 
@@ -169,7 +214,14 @@ def alerts_page(
     elif status != "all":
         q = q.where(Alert.status == status)
     rows = session.exec(q.order_by(col(Alert.opened_at).desc(), col(Alert.id).desc()).limit(200)).all()
-    context = {"caller": caller, "alerts": rows, "status": status, "error": request.query_params.get("error")}
+    context = {
+        "caller": caller,
+        "alerts": rows,
+        "status": status,
+        # A station's alert shows the station's fill level now, in the words and colour of the table and the map.
+        "station_levels": {s.id: s.fill_level for s in queries.all_stations(session)},
+        "level_word": levels.word,
+    }
     return page(request, "staff/alerts.html", context)
 
 
@@ -191,7 +243,7 @@ def alert_action(
         else:
             alert_actions.resolve(session, ctx, caller=caller, alert_id=alert_id)
     except CloudError as exc:
-        return see_other(target, error=str(exc))
+        return see_other(target, error=flash_for(request.cookies.get(STAFF_COOKIE), exc))
     return see_other(target)
 
 
@@ -202,11 +254,13 @@ LoanFilter = Literal["open", "overdue", "lost", "returned", "all"]
 def loans_page(
     request: Request,
     session: SessionDep,
+    ctx: CtxDep,
     caller: StaffPage,
     status: Annotated[LoanFilter, Query()] = "open",
     station: Annotated[str, Query(max_length=32)] = "",
-    resident: Annotated[str, Query(max_length=16)] = "",
+    resident: Annotated[str, Query(max_length=MAX_TYPED)] = "",
 ) -> Response:
+    """Loans, filtered; ``resident`` is an ``R-...`` id or a phone number in any local or international form."""
     q = select(Loan)
     if status in ("open", "returned"):
         q = q.where(Loan.status == status)
@@ -216,16 +270,19 @@ def loans_page(
         q = q.where(Loan.status == LoanStatus.OPEN, col(Loan.lost_at).is_not(None))
     if station:
         q = q.where(col(Loan.borrow_locker_id).in_([lk.id for lk in queries.lockers_of(session, station)]))
-    if resident:
-        q = q.where(Loan.resident_id == resident.strip())
+    who = phones.find_resident(session, ctx.settings, resident) if resident.strip() else None
+    if resident.strip():
+        q = q.where(Loan.resident_id == (who.id if who is not None else resident.strip()))
     rows = session.exec(q.order_by(col(Loan.borrowed_at).desc()).limit(300)).all()
     stations = session.exec(select(Station).order_by(col(Station.id))).all()
     context = {
         "caller": caller,
         "loans": rows,
+        "places": station_names(session, {x for ln in rows for x in (ln.borrow_locker_id, ln.return_locker_id) if x}),
         "status": status,
         "station": station,
         "resident": resident,
+        "who": who,
         "stations": stations,
         "export_status": status if status in ("open", "returned") else "",
     }

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.roles import Caller
-from helmet_cloud.errors import CloudError
+from helmet_cloud.errors import CloudError, InvalidError
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.errors import status_of
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, local_path, qr_svg, see_other
 from helmet_cloud.http.web.render import render
-from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, TechPage
+from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, TechPage, flash_for
 from helmet_cloud.models import Helmet, Loan, Locker, Station
 from helmet_cloud.services import commands, enrolment, helmet_actions, passes, stations
+from helmet_cloud.services.alerts import station_names
 from helmet_cloud.services.helmets import HelmetQuery, listing
 from helmet_protocol.messages import MAX_SLOTS, CmdOp
 
@@ -38,7 +40,7 @@ def _home(
     *,
     helmet_filter: str = "",
     form: dict[str, Any] | None = None,
-    error: str | None = None,
+    error: CloudError | None = None,
     status_code: int = 200,
 ) -> Response:
     if helmet_filter == "retired":
@@ -61,7 +63,12 @@ def _home(
 def home(
     request: Request, session: SessionDep, caller: TechPage, helmets: Annotated[HelmetFilter, Query()] = ""
 ) -> Response:
-    return _home(request, session, caller, helmet_filter=helmets, error=request.query_params.get("error"))
+    return _home(
+        request,
+        session,
+        caller,
+        helmet_filter=helmets,
+    )
 
 
 @router.post("/lockers", dependencies=[StaffCsrf])
@@ -88,7 +95,7 @@ def register_locker(
             pin_profile=pin_profile,
         )
     except CloudError as exc:
-        return _home(request, session, caller, form=form, error=str(exc), status_code=422)
+        return _home(request, session, caller, form=form, error=exc, status_code=422)
     return page(request, "tech/registered.html", {"caller": caller, "locker": locker, "mqtt_password": password})
 
 
@@ -107,13 +114,38 @@ def locker_page(
         "commands": queries.recent_commands(session, [locker.id]),
         "events": queries.recent_events(session, [locker.id], limit=15),
         "back": f"/tech/lockers/{locker.id}",
-        "error": request.query_params.get("error"),
     }
     return page(request, "tech/locker.html", context)
 
 
+@router.get("/lockers/{locker_id}/open")
+def confirm_open(
+    request: Request,
+    locker_id: Annotated[str, Path(max_length=16)],
+    session: SessionDep,
+    caller: TechPage,
+    slot: Annotated[int, Query(ge=1, le=MAX_SLOTS)],
+    back: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """Remote open's confirm step: which slot of which station, and a reason, required, for the audit log."""
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise PageError(404, "No locker {id}.", id=locker_id)
+    if slot > locker.slot_count:
+        raise PageError(404, "Locker {id} has no slot {slot}.", id=locker_id, slot=str(slot))
+    context = {
+        "caller": caller,
+        "locker": locker,
+        "station": session.get(Station, locker.station_id),
+        "slot": slot,
+        "back": local_path(back, f"/tech/lockers/{locker_id}"),
+    }
+    return page(request, "tech/open_slot.html", context)
+
+
 @router.post("/lockers/{locker_id}/commands", dependencies=[StaffCsrf])
 def command(
+    request: Request,
     session: SessionDep,
     ctx: CtxDep,
     caller: TechPage,
@@ -121,13 +153,21 @@ def command(
     op: Annotated[CmdOp, Form()],
     slot: Annotated[int | None, Form(ge=1, le=MAX_SLOTS)] = None,
     back: Annotated[str, Form(max_length=500)] = "",
+    reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Send a command, as the API does; its result appears in the page's command list."""
+    """Send a command, as the API does; its result appears in the page's command list.
+
+    A remote open without a reason goes to its confirm step first (:func:`confirm_open`).
+    """
     target = local_path(back, f"/tech/lockers/{locker_id}")
+    if op == "unlock" and slot is not None and not reason.strip():
+        return see_other(f"/tech/lockers/{locker_id}/open?{urlencode({'slot': slot, 'back': target})}")
     try:
-        commands.command_locker(session, ctx, caller=caller, locker_id=locker_id, op=op, slot=slot)
+        commands.command_locker(
+            session, ctx, caller=caller, locker_id=locker_id, op=op, slot=slot, reason=reason.strip() or None
+        )
     except CloudError as exc:
-        return see_other(target, error=str(exc))
+        return see_other(target, error=flash_for(request.cookies.get(STAFF_COOKIE), exc))
     return see_other(target)
 
 
@@ -153,7 +193,7 @@ def maintenance_pass(request: Request, session: SessionDep, ctx: CtxDep, caller:
     try:
         passes.check_pass_rate(ctx, caller=caller, address=client_address(request), now=time.monotonic())
     except CloudError as exc:
-        return see_other("/tech/", error=str(exc))
+        return see_other("/tech/", error=flash_for(request.cookies.get(STAFF_COOKIE), exc))
     issued = passes.issue_technician_pass(session, ctx, caller=caller)
     context = {"caller": caller, "issued": issued, "qr": qr_svg(issued.text, "Maintenance pass")}
     return page(request, "tech/pass.html", context)
@@ -172,13 +212,13 @@ def register_helmets(
     listed = [i.strip().upper() for i in ids.replace(",", "\n").splitlines() if i.strip()]
     form = {"count": count, "prefix": prefix, "ids": ids}
     if not listed and count is None:
-        return _home(request, session, caller, form=form, error="give ids, or a count", status_code=422)
+        return _home(request, session, caller, form=form, error=InvalidError("give ids, or a count"), status_code=422)
     try:
         done = helmet_actions.register_helmets(
             session, caller=caller, ids=listed, count=count, prefix=prefix.strip().upper() or "H-"
         )
     except CloudError as exc:
-        return _home(request, session, caller, form=form, error=str(exc), status_code=422)
+        return _home(request, session, caller, form=form, error=exc, status_code=422)
     context = {"caller": caller, "done": done, "labels": f"/tech/labels.pdf?first={done[0]}&last={done[-1]}"}
     return page(request, "tech/helmets_registered.html", context)
 
@@ -191,20 +231,22 @@ def helmet_page(
     helmet = session.get(Helmet, helmet_id)
     if helmet is None:
         raise PageError(404, "No helmet {id}.", id=helmet_id)
+    loans = session.exec(
+        select(Loan).where(Loan.helmet_id == helmet_id).order_by(col(Loan.borrowed_at).desc()).limit(20)
+    ).all()
     context = {
         "caller": caller,
         "helmet": helmet,
-        "loans": session.exec(
-            select(Loan).where(Loan.helmet_id == helmet_id).order_by(col(Loan.borrowed_at).desc()).limit(20)
-        ).all(),
+        "loans": loans,
+        "places": station_names(session, {x for ln in loans for x in (ln.borrow_locker_id, ln.return_locker_id) if x}),
         "events": queries.helmet_events(session, helmet_id),
-        "error": request.query_params.get("error"),
     }
     return page(request, "tech/helmet.html", context)
 
 
 @router.post("/helmets/retire", dependencies=[StaffCsrf])
 def retire_helmet(
+    request: Request,
     session: SessionDep,
     ctx: CtxDep,
     caller: TechPage,
@@ -217,7 +259,7 @@ def retire_helmet(
             session, ctx, caller=caller, helmet_id=helmet_id.strip().upper(), reason=reason.strip() or None
         )
     except CloudError as exc:
-        return see_other("/tech/", error=str(exc))
+        return see_other("/tech/", error=flash_for(request.cookies.get(STAFF_COOKIE), exc))
     return see_other("/tech/?helmets=retired")
 
 
