@@ -299,10 +299,12 @@ def test_the_rebalancing_round_prints_as_a_list(browser: Any, town: Town) -> Non
     moves = page.locator("tr.move")
     assert moves.count() == 1
     cells = [c.strip() for c in moves.first.locator("td").all_inner_texts()]
-    assert cells[1:4] == ["1", "Town hall ST-1", "Library ST-2"]
+    assert cells[0:3] == ["1", "Town hall ST-1", "Library ST-2"]
     page.emulate_media(media="print")
     assert not page.get_by_role("navigation").is_visible()
     assert moves.first.is_visible()
+    # A tick box to tick on paper instead of the Done form.
+    assert moves.first.locator(".tick").inner_text() == "☐" and not moves.first.locator("form").is_visible()
     page.context.close()
 
 
