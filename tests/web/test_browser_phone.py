@@ -151,3 +151,30 @@ def test_a_technician_ticks_a_move_done_by_tapping(browser: Any, town: Town) -> 
     assert row.locator(".tick").inner_text() == "☑" and not row.locator("details").is_visible()
     assert failed == []
     page.context.close()
+
+
+def test_a_technicians_pages_fit_a_phone_in_chinese_too(browser: Any, town: Town) -> None:
+    page, failed = phone_page(browser, town)
+    page.context.add_cookies([{"name": "helmet_lang", "value": "zh", "url": town.cloud.url}])
+    page.goto("/staff/login")
+    page.locator("#username").fill("tex")
+    page.locator("#password").fill("battery staple")
+    page.locator("form.stack button[type=submit]").tap()
+    page.wait_for_url("**/tech/")
+    assert page.locator("html").get_attribute("lang") == "zh-Hans"
+    problems = fits(page)
+    for path in ("/staff/rebalance", "/tech/lockers/LK-0001", "/tech/helmets/H-0001"):
+        page.goto(path)
+        problems += fits(page)
+    # The pages a technician's forms lead to: a maintenance pass and an enrolment code, each a QR on the screen.
+    page.goto("/tech/")
+    page.locator('form[action="/tech/pass"] button').tap()
+    page.wait_for_url("**/tech/pass")
+    problems += fits(page)
+    page.goto("/tech/lockers/LK-0001")
+    page.locator('form[action$="/enrolment"] button').tap()
+    page.wait_for_url("**/enrolment")
+    problems += fits(page)
+    assert_accessible(page)
+    assert (problems, failed) == ([], [])
+    page.context.close()

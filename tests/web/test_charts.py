@@ -50,9 +50,9 @@ def test_bar_chart_escapes_labels_and_scales_to_the_peak() -> None:
 
 def test_map_places_east_stations_right_and_north_stations_up() -> None:
     points = [
-        MapPoint("ST-W", "West", 47.37, 8.50, 1.0, "6/6", "/staff/stations/ST-W"),
-        MapPoint("ST-E", "East <&>", 47.37, 8.56, 0.0, "0/6", "/staff/stations/ST-E"),
-        MapPoint("ST-N", "North", 47.40, 8.53, None, "0/0", "/staff/stations/ST-N"),
+        MapPoint("ST-W", "West", 47.37, 8.50, "full", "Station full", "6/6", "/staff/stations/ST-W"),
+        MapPoint("ST-E", "East <&>", 47.37, 8.56, "empty", "Station empty", "0/6", "/staff/stations/ST-E"),
+        MapPoint("ST-N", "North", 47.40, 8.53, None, "No usable slot", "0/0", "/staff/stations/ST-N"),
     ]
     svg = town_map(points, title="Map")
     circles = {
@@ -66,12 +66,25 @@ def test_map_places_east_stations_right_and_north_stations_up() -> None:
     assert "<image" not in svg  # offline: no tiles
 
 
-def test_map_with_a_tile_url_draws_tiles_behind_the_stations() -> None:
-    points = [MapPoint("ST-A", "A", 47.37, 8.54, 0.5, "3/6", "/staff/stations/ST-A")]
-    svg = town_map(points, title="Map", tile_url="/tiles/{z}/{x}/{y}.png")
-    tiles = re.findall(r'<image href="/tiles/(\d+)/(\d+)/(\d+)\.png"', svg)
-    assert tiles and all(z == "18" for z, _, _ in tiles)
-    assert svg.index("<image") < svg.index("<circle")
+def test_the_offline_map_labels_every_station_by_name_and_level_in_the_levels_colour_class() -> None:
+    points = [
+        MapPoint("ST-A", "Town hall", 47.37, 8.54, "low", "Few helmets", "1/6", "/staff/stations/ST-A"),
+        MapPoint("ST-B", "Library", 47.38, 8.55, None, "No usable slot", "0/0", "/staff/stations/ST-B"),
+    ]
+    svg = town_map(points, title="Map")
+    assert re.search(r'<a href="/staff/stations/ST-A" class="map-station lvl-low"[^>]*data-level="low"', svg)
+    assert re.search(r'class="map-station lvl-none"[^>]*data-level="none"', svg)
+    assert ">Town hall</text>" in svg and ">Few helmets</text>" in svg
+    assert ">Library</text>" in svg and ">No usable slot</text>" in svg
+    assert 'fill="#' not in svg.split("<circle", 1)[1].split("/>", 1)[0]  # the colour is the palette's, in CSS
+
+
+def test_the_charts_name_their_axes() -> None:
+    data = buckets([], now=NOW, step="day", count=14, zone=ZoneInfo("UTC"))
+    svg = bar_chart(data, title="t", borrows_label="b", returns_label="r", x_label="Day", y_label="Helmets")
+    assert re.search(r'class="axis-label"[^>]*>Day</text>', svg)
+    assert re.search(r'class="axis-label"[^>]*transform="rotate\(-90[^>]*>Helmets</text>', svg)
+    assert svg.count('class="axis"') == 2
 
 
 def test_a_map_tile_setting_must_be_a_tile_template() -> None:
@@ -86,6 +99,8 @@ def test_the_pages_may_load_images_from_the_tile_server_only_when_one_is_set() -
     assert "img-src 'self' data:;" in content_policy(None)
     assert "img-src 'self' data: https://tiles.example.org;" in content_policy("https://tiles.example.org/{z}/{x}/{y}")
     assert "img-src 'self' data:;" in content_policy("/tiles/{z}/{x}/{y}.png")
+    two = content_policy("https://a.example.org/{z}/{x}/{y}.png", None, "http://127.0.0.1:8123/{z}/{x}/{y}.png")
+    assert "img-src 'self' data: https://a.example.org http://127.0.0.1:8123;" in two
 
 
 def test_the_latest_bucket_is_always_labelled() -> None:

@@ -101,7 +101,9 @@ class CloudSettings(BaseSettings):
     feed_ttl_seconds: int = Field(default=60, ge=0, le=3600)
 
     # The staff map (docs/web.md): a slippy-map tile template with {z}/{x}/{y}; unset, the map is a plain offline plot.
+    # Each town may set its own (Town.map_tile_url); these are what a town that sets none gets.
     map_tile_url: str | None = Field(default=None, pattern=r"^(https?://|/)\S*\{z\}\S*\{x\}\S*\{y\}", max_length=500)
+    map_attribution: str = Field(default="", max_length=300, description="the tile server's credit, shown on the map")
 
     # HTTP (docs/deployment.md, "HTTPS and the reverse proxy"; docs/operations.md). X-Forwarded-For and -Proto are
     # believed only with proxy_headers on (or `helmet-cloud serve --proxy-headers`), and then only from a peer in

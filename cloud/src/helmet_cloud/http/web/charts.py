@@ -1,7 +1,8 @@
 """Server-side SVG: borrows and returns per hour or per day, and the town map of stations by fill level.
 
 Plain SVG strings, no JavaScript: they print, work offline and need no
-library. Every text is escaped; the caller marks the result safe.
+library. Every text is escaped; the caller marks the result safe. The map's
+colours are CSS classes (``lvl-empty`` ...), painted by static/app.css's one palette.
 """
 
 from __future__ import annotations
@@ -61,9 +62,21 @@ def _index(starts: list[datetime], t: datetime, width: timedelta) -> int:
     return 0
 
 
-def bar_chart(data: Sequence[Bucket], *, title: str, borrows_label: str, returns_label: str) -> str:
-    """Paired bars (borrows, returns) per bucket, with a y axis, labels and a legend; ``title`` names it for readers."""
-    width, height, left, bottom, top = 640, 220, 36, 28, 28
+def bar_chart(
+    data: Sequence[Bucket],
+    *,
+    title: str,
+    borrows_label: str,
+    returns_label: str,
+    x_label: str = "",
+    y_label: str = "",
+) -> str:
+    """Paired bars (borrows, returns) per bucket, with both axes drawn and named, labels and a legend.
+
+    ``title`` names it for screen readers (the page shows it above the chart as a heading); ``x_label``
+    and ``y_label`` name the axes, so an hourly and a daily chart read differently at a glance.
+    """
+    width, height, left, bottom, top = 640, 240, 52, 46, 28
     plot_w, plot_h = width - left - 8, height - bottom - top
     peak = max([1, *(max(b.borrows, b.returns) for b in data)])
     step = _nice_step(peak)
@@ -90,9 +103,24 @@ def bar_chart(data: Sequence[Bucket], *, title: str, borrows_label: str, returns
         if (len(data) - 1 - i) % label_every == 0:  # the latest bucket always has its label
             cx = left + i * slot + slot / 2
             parts.append(
-                f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" font-size="11" fill="#333">'
+                f'<text x="{cx:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" fill="#333">'
                 f"{escape(b.label)}</text>"
             )
+    # The axes themselves, then their names: the x axis under its labels, the y axis turned along its side.
+    base = top + plot_h
+    parts.append(f'<line class="axis" x1="{left}" x2="{width - 8}" y1="{base}" y2="{base}" stroke="#333"/>')
+    parts.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}" stroke="#333"/>')
+    if x_label:
+        parts.append(
+            f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+            f'font-size="12" fill="#222">{escape(x_label)}</text>'
+        )
+    if y_label:
+        cy = top + plot_h / 2
+        parts.append(
+            f'<text class="axis-label" x="14" y="{cy:.1f}" text-anchor="middle" font-size="12" fill="#222" '
+            f'transform="rotate(-90 14 {cy:.1f})">{escape(y_label)}</text>'
+        )
     parts.append(f'<rect x="{left}" y="6" width="12" height="12" fill="{BORROW_COLOUR}"/>')
     parts.append(f'<text x="{left + 16}" y="16" font-size="12" fill="#222">{escape(borrows_label)}</text>')
     parts.append(f'<rect x="{left + 130}" y="6" width="12" height="12" fill="{RETURN_COLOUR}"/>')
@@ -114,20 +142,15 @@ class MapPoint:
     name: str
     lat: float
     lon: float
-    fill: float | None  # helmets / usable slots; None: no usable slot
+    level: str | None  # a FillLevel (helmet_cloud.domain.fill_level); None: no usable slot
+    level_word: str  # the level in the reader's words, shown beside its colour
     label: str  # e.g. "3/6"
     href: str
 
-
-def fill_colour(fill: float | None) -> str:
-    """Dark enough for white text and distinguishable by lightness too, not only by hue."""
-    if fill is None:
-        return "#5c5c5c"
-    if fill < 0.2:
-        return "#b3261e"
-    if fill < 0.5:
-        return "#8a5a00"
-    return "#1b6e2e"
+    @property
+    def level_class(self) -> str:
+        """The CSS class of the level's colour (static/app.css, ``--level-*``)."""
+        return f"lvl-{self.level or 'none'}"
 
 
 def _mercator(lat: float, lon: float, zoom: int) -> tuple[float, float]:
@@ -139,11 +162,11 @@ def _mercator(lat: float, lon: float, zoom: int) -> tuple[float, float]:
     return x, y
 
 
-def town_map(points: Sequence[MapPoint], *, title: str, tile_url: str | None = None) -> str:
-    """Stations placed by latitude and longitude, coloured by fill level; tiles behind them if a URL is set.
+def town_map(points: Sequence[MapPoint], *, title: str) -> str:
+    """Stations placed by latitude and longitude on a plain grid, each coloured by its fill level and labelled.
 
-    ``tile_url`` is a slippy-map template with ``{z}``, ``{x}`` and ``{y}``.
-    Without one, a plain grid stands in for the town, so the map works offline.
+    This is the map that works offline; a town with a tile server gets streets drawn over it by
+    static/map.js (Leaflet), from the same points.
     """
     width, height, pad = 720, 420, 48
     parts = [
@@ -165,30 +188,24 @@ def town_map(points: Sequence[MapPoint], *, title: str, tile_url: str | None = N
     xs, ys = zip(*(_mercator(p.lat, p.lon, zoom) for p in points), strict=True)
     ox = (min(xs) + max(xs)) / 2 - width / 2
     oy = (min(ys) + max(ys)) / 2 - height / 2
-    if tile_url:
-        for tx in range(int(ox // 256), int((ox + width) // 256) + 1):
-            for ty in range(int(oy // 256), int((oy + height) // 256) + 1):
-                href = tile_url.replace("{z}", str(zoom)).replace("{x}", str(tx)).replace("{y}", str(ty))
-                parts.append(
-                    f'<image href="{escape(href)}" x="{tx * 256 - ox:.1f}" y="{ty * 256 - oy:.1f}" '
-                    f'width="256" height="256"/>'
-                )
-    else:
-        for gx in range(0, width, 60):
-            parts.append(f'<line x1="{gx}" x2="{gx}" y1="0" y2="{height}" stroke="#dbe3db"/>')
-        for gy in range(0, height, 60):
-            parts.append(f'<line x1="0" x2="{width}" y1="{gy}" y2="{gy}" stroke="#dbe3db"/>')
+    for gx in range(0, width, 60):
+        parts.append(f'<line x1="{gx}" x2="{gx}" y1="0" y2="{height}" stroke="#dbe3db"/>')
+    for gy in range(0, height, 60):
+        parts.append(f'<line x1="0" x2="{width}" y1="{gy}" y2="{gy}" stroke="#dbe3db"/>')
     for p in points:
         x, y = _mercator(p.lat, p.lon, zoom)
         x, y = x - ox, y - oy
-        colour = fill_colour(p.fill)
+        name, word = escape(p.name), escape(p.level_word)
         parts.append(
-            f'<a href="{escape(p.href)}" class="map-station"><title>{escape(p.name)}: {escape(p.label)}</title>'
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="17" fill="{colour}" stroke="#fff" stroke-width="3"/>'
-            f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" font-size="11" font-weight="bold" '
-            f'fill="#fff">{escape(p.label)}</text>'
-            f'<text x="{x:.1f}" y="{y + 34:.1f}" text-anchor="middle" font-size="12" fill="#111" '
-            f'stroke="#fff" stroke-width="3" paint-order="stroke">{escape(p.name)}</text></a>'
+            f'<a href="{escape(p.href)}" class="map-station {p.level_class}" data-station="{escape(p.id)}" '
+            f'data-level="{escape(p.level or "none")}"><title>{name}: {escape(p.label)}, {word}</title>'
+            f'<circle class="pin" cx="{x:.1f}" cy="{y:.1f}" r="17" stroke="#111" stroke-width="1.5"/>'
+            f'<text class="pin-ink" x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" font-size="11" '
+            f'font-weight="bold">{escape(p.label)}</text>'
+            f'<text class="map-name" x="{x:.1f}" y="{y + 34:.1f}" text-anchor="middle" font-size="12" fill="#111" '
+            f'stroke="#fff" stroke-width="3" paint-order="stroke">{name}</text>'
+            f'<text class="map-level" x="{x:.1f}" y="{y + 48:.1f}" text-anchor="middle" font-size="11" '
+            f'fill="#111" stroke="#fff" stroke-width="3" paint-order="stroke">{word}</text></a>'
         )
     parts.append("</svg>")
     return "".join(parts)

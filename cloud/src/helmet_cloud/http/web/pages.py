@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
 from helmet_cloud.http.web import charts, i18n, queries
+from helmet_cloud.i18n import N_
 
 
 class PageError(Exception):
@@ -60,6 +61,7 @@ def zone(ctx: AppContext) -> ZoneInfo:
 @dataclass(frozen=True, slots=True)
 class FlowChart:
     title: str
+    span: str  # "Last 24 hours": shown under the title, so the two charts differ at a glance
     svg: Markup
     data: list[charts.Bucket]  # the same numbers as a table, for screen readers and for copying
 
@@ -71,9 +73,9 @@ def flow_charts(
     counts = queries.flows_per_hour(session, now - timedelta(days=15), locker_ids)
     tz = zone(ctx)
     out = []
-    for step, count, title in (
-        ("hour", 24, "Borrows and returns per hour"),
-        ("day", 14, "Borrows and returns per day"),
+    for step, count, title, span, x_label in (
+        ("hour", 24, "Borrows and returns per hour", N_("Last 24 hours"), N_("Hour of the day (town time)")),
+        ("day", 14, "Borrows and returns per day", N_("Last 14 days"), N_("Day (month-day, town time)")),
     ):
         data = charts.buckets(counts, now=now, step=step, count=count, zone=tz)
         svg = charts.bar_chart(
@@ -81,8 +83,12 @@ def flow_charts(
             title=i18n.gettext(lang, title),
             borrows_label=i18n.gettext(lang, "Borrows"),
             returns_label=i18n.gettext(lang, "Returns"),
+            x_label=i18n.gettext(lang, x_label),
+            y_label=i18n.gettext(lang, "Helmets"),
         )
-        out.append(FlowChart(i18n.gettext(lang, title), Markup(svg), data))  # noqa: S704 (charts escapes every text)
+        out.append(  # charts escapes every text
+            FlowChart(i18n.gettext(lang, title), i18n.gettext(lang, span), Markup(svg), data)  # noqa: S704
+        )
     return out
 
 
