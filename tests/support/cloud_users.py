@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from helmet_cloud.adapters.database import make_engine
+from helmet_cloud.domain.phones import phone_number
 from helmet_cloud.domain.security import hash_password
 from helmet_cloud.models import User
 from helmet_cloud.settings import CloudSettings
@@ -32,7 +33,7 @@ def resident_headers(api: TestClient, settings: CloudSettings, phone: str) -> di
     """Sign a resident in with the one-time code the SMS file backend received."""
     assert api.post("/api/auth/code", json={"phone": phone}).status_code == 202
     sms = [json.loads(m) for m in Path(settings.sms_backend.removeprefix("file:")).read_text().splitlines()]
-    normalised = re.sub(r"[\s().-]", "", phone)  # the number as the cloud stores it
+    normalised = phone_number(phone, settings.default_phone_region)  # the number as the cloud stores it: E.164
     code = re.search(r"\d{6}", [m for m in sms if m["phone"] == normalised][-1]["text"])
     assert code is not None
     resp = api.post("/api/auth/verify", json={"phone": phone, "code": code.group(0)})

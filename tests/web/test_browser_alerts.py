@@ -22,6 +22,7 @@ __all__ = ["browser", "town"]  # the fixtures, shared with test_browser.py
 pytestmark = pytest.mark.slow
 
 DESKTOP = {"width": 1440, "height": 900}
+RESIDENT = "+41790000077"
 # A code as stored: an UPPER_CASE state, a snake_case word or a dotted event name.
 _CODES = sorted({code for vocab in VOCABULARIES.values() for code in vocab}, key=len, reverse=True)
 RAW_CODE = re.compile(
@@ -143,7 +144,7 @@ def test_remote_open_asks_for_a_reason_which_the_audit_log_keeps(browser: Any, t
 
 
 def test_loans_name_the_station_and_no_page_shows_a_raw_code(browser: Any, town: Town) -> None:
-    resident = CloudClient(town.cloud.url).sign_in_resident("+41790000077", town.cloud.sms_file)
+    resident = CloudClient(town.cloud.url).sign_in_resident(RESIDENT, town.cloud.sms_file)
     assert town.lk1.ask(op="show", text=resident.request_pass(1, station_id="ST-1")["text"])["ok"]
     [taken] = town.lk1.ask(op="take", count=1)["helmets"]
     eventually(lambda: resident.loans(status="open"))
@@ -180,3 +181,17 @@ def test_loans_name_the_station_and_no_page_shows_a_raw_code(browser: Any, town:
     zh.goto(f"/tech/helmets/{taken}")
     assert "借出中" in zh.locator("main").inner_text() and "借出头盔" in zh.locator("main").inner_text()
     zh.context.close()
+
+
+def test_a_residents_loans_name_the_station_they_came_from(browser: Any, town: Town) -> None:
+    page = new_page(browser, town, viewport=DESKTOP)
+    page.goto("/s/ST-2?lang=en")
+    page.get_by_label("Your mobile number").fill(RESIDENT)
+    page.get_by_role("button", name="Text me a code").click()
+    page.get_by_label("Six-digit code").fill(town.code_for(RESIDENT))
+    page.get_by_role("button", name="Sign in").click()
+    loans = page.locator("ul.loans")
+    loans.wait_for()
+    assert "from Town hall" in loans.inner_text() and "LK-0001" not in loans.inner_text()
+    assert visible_codes(page) == []
+    page.context.close()

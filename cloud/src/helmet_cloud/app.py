@@ -63,7 +63,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
-            migrate(settings.database_url)
+            migrate(settings.database_url, phone_region=settings.default_phone_region)
         engine = make_engine(settings.database_url)
         keys = load_or_create(settings.keys_path)
         configs: list[ConfigPublisher] = []  # set once the context exists; the broker may connect before

@@ -135,7 +135,7 @@ def ingest(
     settings = _start()
     if settings.auto_migrate:
         with _database_errors("migrating the schema"):
-            migrate(settings.database_url)
+            migrate(settings.database_url, phone_region=settings.default_phone_region)
     metrics = Metrics()
     engine = make_engine(settings.database_url)
     # Event-driven alerts here; the time-based sweep runs in the API process.
@@ -164,7 +164,7 @@ def migrate_cmd() -> None:
 
     settings = _start()
     with _database_errors("migrating the schema"):
-        migrate(settings.database_url)
+        migrate(settings.database_url, phone_region=settings.default_phone_region)
 
 
 @app.command("add-user")
@@ -197,7 +197,7 @@ def add_user(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         _strong_enough(password, username)
     with _database_errors(f"saving user {username}"):
-        migrate(settings.database_url)
+        migrate(settings.database_url, phone_region=settings.default_phone_region)
         engine = make_engine(settings.database_url)
         with Session(engine) as session:
             user = session.get(User, username) or User(username=username, password_hash="", role=role)
@@ -246,7 +246,7 @@ def _audit_cli(action: str, subject_type: str, subject_id: str) -> None:
 
     settings = CloudSettings()
     try:
-        migrate(settings.database_url)
+        migrate(settings.database_url, phone_region=settings.default_phone_region)
         engine = make_engine(settings.database_url)
         try:
             with Session(engine) as session:

@@ -160,7 +160,7 @@ class Resident(SQLModel, table=True):
 
 
 class MergedResident(SQLModel, table=True):
-    """An account merged into an older one with the same number (migration 0014): events from passes issued to
+    """An account merged into an older one with the same number (migration 0015): events from passes issued to
     it before the merge, which lockers may still send, are counted for the surviving account."""
 
     __tablename__ = "merged_resident"

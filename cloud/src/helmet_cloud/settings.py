@@ -13,6 +13,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from helmet_cloud.domain.phones import is_region
+
 
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HELMET_", extra="forbid", env_file=None)
@@ -76,6 +78,9 @@ class CloudSettings(BaseSettings):
     # "log" writes one-time codes to the log; "file:PATH" appends them to a JSON-lines file.
     sms_backend: str = "log"
     otp_ttl_minutes: int = 10
+    # Residents' numbers typed without a country code are read as this region's (ISO 3166 alpha-2), in a town
+    # that sets none of its own (Town.phone_region); every number is stored and texted in E.164 (docs/api.md).
+    default_phone_region: str = Field(default="CH", pattern=r"^[A-Z]{2}$")
     token_ttl_hours: int = 24 * 30
     # Sign-in limits (docs/operations.md, "Sign-in limits"). Per phone number, counted in the database over a
     # window that starts with the first try after the last window ended: tries at a code (right or wrong; a new
@@ -116,6 +121,13 @@ class CloudSettings(BaseSettings):
     secure_cookies: bool = True
     # The largest request body any route reads; a bigger one is 413, counted as it arrives (Content-Length or not).
     max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        if not is_region(value):
+            raise ValueError(f"{value!r} is not a region with phone numbering data (ISO 3166 alpha-2, e.g. CH)")
+        return value
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -94,10 +94,14 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest revision."""
+def migrate(url: str, *, phone_region: str | None = None) -> None:
+    """Bring the schema to the newest revision; ``phone_region`` (the setting ``default_phone_region``) reads
+    stored numbers without a country code when migration 0015 puts them in E.164."""
     _make_sqlite_dir(url)
-    command.upgrade(alembic_config(url), "head")
+    cfg = alembic_config(url)
+    if phone_region is not None:
+        cfg.attributes["phone_region"] = phone_region
+    command.upgrade(cfg, "head")
 
 
 def sessions(engine: Engine) -> Iterator[Session]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -33,9 +34,24 @@ class FileSms:
             f.write(json.dumps({"phone": phone, "text": text, "at": utcnow().isoformat()}) + "\n")
 
 
+class E164Only:
+    """Hands a gateway only numbers in E.164 (``+41780000005``), the form accounts keep (domain/phones): a number
+    without its country code would reach someone else, or no one."""
+
+    E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+    def __init__(self, sender: SmsSender) -> None:
+        self.sender = sender
+
+    def send(self, phone: str, text: str) -> None:
+        if not self.E164.fullmatch(phone):
+            raise ValueError(f"not an E.164 number: {phone[:-4]}XXXX")
+        self.sender.send(phone, text)
+
+
 def make_sender(spec: str) -> SmsSender:
     if spec == "log":
-        return LogSms()
+        return E164Only(LogSms())
     if spec.startswith("file:"):
-        return FileSms(Path(spec[5:]))
+        return E164Only(FileSms(Path(spec[5:])))
     raise ValueError(f"unknown sms_backend {spec!r}: use 'log' or 'file:PATH'")

@@ -26,7 +26,7 @@ from helmet_cloud.ingest.event_store import advance_acks, insert_new
 from helmet_cloud.ingest.inventory import update_helmets
 from helmet_cloud.ingest.records import Inbound, StoredEvent
 from helmet_cloud.ingest.slot_state import update_slots
-from helmet_cloud.models import DeadLetter, Locker, LockerCommand, Slot
+from helmet_cloud.models import DeadLetter, Locker, LockerCommand, MergedResident, Slot
 from helmet_cloud.services import pass_refusals
 from helmet_cloud.services.committed import Committed
 from helmet_cloud.timeutil import aware, utcnow
@@ -230,6 +230,7 @@ class Ingestor:
     @staticmethod
     def _store(b: _Batch) -> list[StoredEvent]:
         """Insert the batch's events; fold the ones stored now (not duplicates) into helmets, loans and slots."""
+        b.events = _to_surviving_accounts(b.session, b.events)
         stored = insert_new(b.session, list(b.events.values()))
         new = [b.events[i] for i in stored]
         facts = [Fact.of(e) for e in new]
@@ -259,6 +260,23 @@ class Ingestor:
             )
             resends.append((locker_id, cmd))
         return acks, resends
+
+
+def _to_surviving_accounts(session: Session, events: dict[str, StoredEvent]) -> dict[str, StoredEvent]:
+    """Events naming an account merged into another (migration 0015: two accounts for one phone number), from a
+    pass issued to it before the merge, as the surviving account's: its loans land where the resident looks.
+    The payload keeps what the locker sent."""
+    named = {e.resident_id for e in events.values() if e.resident_id is not None}
+    if not named:
+        return events
+    into = dict(
+        session.exec(
+            select(MergedResident.id, MergedResident.resident_id).where(col(MergedResident.id).in_(named))
+        ).all()
+    )
+    if not into:
+        return events
+    return {k: e._replace(resident_id=into[e.resident_id]) if e.resident_id in into else e for k, e in events.items()}
 
 
 def _parse(topic_str: str) -> topics.Topic | ProtocolError:

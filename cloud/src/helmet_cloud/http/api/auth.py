@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from helmet_cloud.domain.phones import phone_number
+from helmet_cloud.domain.phones import MAX_TYPED
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
-from helmet_cloud.services import auth
+from helmet_cloud.services import auth, phones
 from helmet_cloud.services.auth import SignedIn
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class PhoneIn(BaseModel):
-    phone: str = Field(max_length=20)
-
-    @field_validator("phone")
-    @classmethod
-    def _normalised(cls, v: str) -> str:
-        return phone_number(v)
+    phone: str = Field(
+        max_length=MAX_TYPED,
+        description="in any local or international form (0780000005, +41 78 000 00 05, 0041...); kept in E.164",
+    )
+    town: str | None = Field(
+        default=None,
+        max_length=32,
+        description="the town whose region reads a number typed without a country code; default: the deployment's",
+    )
 
 
 class CodeIn(PhoneIn):
@@ -35,7 +38,8 @@ class PasswordIn(BaseModel):
 def send_code(body: PhoneIn, request: Request, session: SessionDep, ctx: CtxDep) -> dict[str, str]:
     """Text a six-digit code to the phone: at most 3 per number and 20 per client address in 15 minutes
     (the settings' defaults; more get 429 with Retry-After)."""
-    auth.send_code(session, ctx, phone=body.phone, address=client_address(request))
+    phone = phones.normalised(session, ctx.settings, body.phone, town_id=body.town)
+    auth.send_code(session, ctx, phone=phone, address=client_address(request))
     return {"status": "sent"}
 
 
@@ -43,7 +47,8 @@ def send_code(body: PhoneIn, request: Request, session: SessionDep, ctx: CtxDep)
 def verify_code(body: CodeIn, session: SessionDep, ctx: CtxDep) -> SignedIn:
     """Exchange the code for a resident token, creating the account on first sign-in: at most 5 tries per number
     in 15 minutes, right or wrong, whatever codes were sent meanwhile (more get 429 with Retry-After)."""
-    return auth.verify_code(session, ctx, phone=body.phone, code=body.code)
+    phone = phones.normalised(session, ctx.settings, body.phone, town_id=body.town)
+    return auth.verify_code(session, ctx, phone=phone, code=body.code)
 
 
 @router.post("/login", responses={429: {"description": "too many failed sign-ins: wait"}})

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from helmet_cloud.domain.phones import MAX_TYPED
 from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import ForbiddenError, NotFoundError
-from helmet_cloud.http.deps import DB_INT_MAX, CallerDep, SessionDep, TechnicianDep
+from helmet_cloud.http.deps import DB_INT_MAX, CallerDep, CtxDep, SessionDep, TechnicianDep
 from helmet_cloud.models import Helmet, Loan
+from helmet_cloud.services import phones
 
 router = APIRouter(prefix="/api", tags=["loans"])
 
@@ -36,9 +38,14 @@ class LoanPublic(BaseModel):
 @router.get("/loans")
 def list_loans(
     session: SessionDep,
+    ctx: CtxDep,
     caller: CallerDep,
     status_: Annotated[LoanStatus | None, Query(alias="status")] = None,
-    resident_id: str | None = Query(default=None, max_length=16),
+    resident_id: str | None = Query(
+        default=None,
+        max_length=MAX_TYPED,
+        description="an R-... id, or the resident's phone number in any local or international form",
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=DB_INT_MAX),
 ) -> list[LoanPublic]:
@@ -48,7 +55,8 @@ def list_loans(
         q = q.where(Loan.resident_id == caller.subject)
     elif caller.role in ("staff", "admin"):
         if resident_id:
-            q = q.where(Loan.resident_id == resident_id)
+            who = phones.find_resident(session, ctx.settings, resident_id)
+            q = q.where(Loan.resident_id == (who.id if who is not None else resident_id.strip()))
     else:
         raise ForbiddenError("needs role resident or staff")
     if status_:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -10,10 +9,12 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from helmet_cloud.domain.phones import MAX_TYPED
 from helmet_cloud.domain.states import LoanStatus
 from helmet_cloud.errors import NotFoundError, NotSignedInError
 from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
+from helmet_cloud.services import phones
 from helmet_cloud.services.residents import allowance
 from helmet_cloud.timeutil import utcnow
 
@@ -65,14 +66,19 @@ def list_residents(
     session: SessionDep,
     ctx: CtxDep,
     _: StaffDep,
-    phone: str | None = Query(default=None, max_length=20, description="exact number; spaces and dashes ignored"),
+    phone: str | None = Query(
+        default=None,
+        max_length=MAX_TYPED,
+        description="the number in any local or international form (read as the deployment's region), or an R-... id",
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=DB_INT_MAX),
 ) -> list[ResidentPublic]:
     """Residents, newest first, or the one with ``phone``."""
-    q = select(Resident)
     if phone:
-        q = q.where(Resident.phone == re.sub(r"[\s().-]", "", phone))
+        who = phones.find_resident(session, ctx.settings, phone)
+        return [] if who is None else [_public(session, who, ctx.settings.max_helmets_per_resident)]
+    q = select(Resident)
     rows = session.exec(q.order_by(col(Resident.created_at).desc()).offset(offset).limit(limit)).all()
     return [_public(session, r, ctx.settings.max_helmets_per_resident) for r in rows]
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import Field, field_validator
 from sqlmodel import SQLModel, col, select
 
+from helmet_cloud.domain.phones import is_region
 from helmet_cloud.errors import ConflictError, NotFoundError
 from helmet_cloud.http.deps import AdminDep, SessionDep
 from helmet_cloud.models import Town, TownBase
@@ -27,6 +28,12 @@ def _zone_name(value: str) -> str:
     return value
 
 
+def _phone_region(value: str | None) -> str | None:
+    if value is not None and not is_region(value):
+        raise ValueError(f"{value!r} is not a region with phone numbering data (ISO 3166 alpha-2, e.g. CH)")
+    return value
+
+
 class TownCreate(TownBase):
     id: str = Field(pattern=TOWN_ID)
 
@@ -34,6 +41,11 @@ class TownCreate(TownBase):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return _zone_name(value)
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        return _phone_region(value)
 
 
 @router.get("")
@@ -62,7 +74,7 @@ def create_town(body: TownCreate, session: SessionDep, caller: AdminDep) -> Town
         action="town.create",
         subject_type="town",
         subject_id=town.id,
-        detail={"name": town.name, "timezone": town.timezone},
+        detail={"name": town.name, "timezone": town.timezone, "phone_region": town.phone_region},
     )
     session.commit()
     session.refresh(town)
@@ -74,16 +86,23 @@ class TownChange(SQLModel):
 
     name: str | None = Field(default=None, max_length=120)
     timezone: str | None = Field(default=None, max_length=64)
+    phone_region: str | None = Field(default=None, max_length=2, description="ISO 3166 alpha-2, e.g. CH")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return None if value is None else _zone_name(value)
 
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        return _phone_region(value)
+
 
 @router.patch("/{town_id}")
 def update_town(town_id: TownId, body: TownChange, session: SessionDep, caller: AdminDep) -> Town:
-    """Rename a town or set its clock (the zone its pages show times in and its charts count days by)."""
+    """Rename a town, set its clock (the zone its pages show times in and its charts count days by) or the region
+    its residents' numbers are read in when typed without a country code."""
     town = get_town(town_id, session)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     for name, value in changes.items():
