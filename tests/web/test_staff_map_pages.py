@@ -135,3 +135,20 @@ def test_a_towns_tile_server_is_its_own_and_the_page_may_load_its_images(
         s.add(default)
         s.commit()
     assert "data-tiles" not in api.get("/staff/").text
+
+
+def test_an_admin_sets_a_towns_tile_server_and_credit_through_the_api(
+    api: TestClient, settings: CloudSettings, town: Engine
+) -> None:
+    admin = user_headers(api, settings, role="admin", username="town-admin")
+    for bad in ("https://tiles.example.org/map.png", "javascript:alert(1)//{z}{x}{y}", "ftp://x/{z}/{x}/{y}"):
+        assert api.patch("/api/towns/default", headers=admin, json={"map_tile_url": bad}).status_code == 422
+    body = {"map_tile_url": "https://tiles.example.org/{z}/{x}/{y}.png", "map_attribution": "© OSM contributors"}
+    resp = api.patch("/api/towns/default", headers=admin, json=body)
+    assert resp.status_code == 200, resp.text
+    shown = api.get("/api/towns/default").json()
+    assert (shown["map_tile_url"], shown["map_attribution"]) == (body["map_tile_url"], body["map_attribution"])
+    web_login(api, settings, "staff")
+    assert 'data-tiles="https://tiles.example.org/{z}/{x}/{y}.png"' in api.get("/staff/stations").text
+    assert api.patch("/api/towns/default", headers=admin, json={"map_tile_url": ""}).status_code == 200
+    assert "data-tiles" not in api.get("/staff/stations").text

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel, col, select
 from helmet_cloud.domain.phones import is_region
 from helmet_cloud.errors import ConflictError, NotFoundError
 from helmet_cloud.http.deps import AdminDep, SessionDep
-from helmet_cloud.models import Town, TownBase
+from helmet_cloud.models import TILE_URL, Town, TownBase
 from helmet_cloud.services import audit
 
 router = APIRouter(prefix="/api/towns", tags=["towns"])
@@ -86,6 +86,10 @@ class TownChange(SQLModel):
 
     name: str | None = Field(default=None, max_length=120)
     timezone: str | None = Field(default=None, max_length=64)
+    map_tile_url: str | None = Field(
+        default=None, max_length=500, pattern=TILE_URL, description="the staff map's tiles ({z}/{x}/{y}); '' for none"
+    )
+    map_attribution: str | None = Field(default=None, max_length=300, description="the credit the tile server asks for")
     phone_region: str | None = Field(default=None, max_length=2, description="ISO 3166 alpha-2, e.g. CH")
 
     @field_validator("timezone")
