@@ -70,10 +70,7 @@ def test_every_staff_and_technician_page_fits_a_phone(browser: Any, town: Town) 
         assert page.locator("h1").count() == 1, path
         problems += fits(page)
         assert_accessible(page)
-        if path in ("/staff/", "/staff/rebalance", "/tech/lockers/LK-0001"):
-            page.screenshot(
-                path=str(town.shots / f"phone-{path.strip('/').replace('/', '-') or 'staff'}.png"), full_page=True
-            )
+        page.screenshot(path=str(town.shots / f"phone-{path.strip('/').replace('/', '-')}.png"), full_page=True)
     # Every page links the icon, and /favicon.ico answers too (browsers ask for it anyway): nothing 404s.
     icon_link = page.locator('link[rel="icon"]')
     icon = page.request.get(icon_link.get_attribute("href") if icon_link.count() else "/favicon.ico")
