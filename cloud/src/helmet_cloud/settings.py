@@ -99,11 +99,21 @@ class CloudSettings(BaseSettings):
     # The public GBFS feed (docs/api.md): how the system names itself, and how long a document stays fresh.
     feed_system_id: str = Field(default="helmet-station", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     feed_name: str = Field(default="Helmet station", max_length=120)
+    # The programme's name in the pages' other languages (JSON, e.g. HELMET_FEED_NAMES='{"zh": "共享头盔"}'): the
+    # pages' header, the sticker page and the sign-in text.
+    feed_names: dict[str, str] = Field(default_factory=lambda: {"zh": "共享头盔站"})
     feed_language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
-    feed_timezone: str = Field(default="Etc/UTC", max_length=64, description="IANA time zone of the town")
     feed_contact_email: str = Field(default="helmets@example.org", max_length=254)
     feed_opening_hours: str = Field(default="24/7", max_length=256, description="OSM opening_hours syntax")
     feed_ttl_seconds: int = Field(default=60, ge=0, le=3600)
+
+    # Directions to a station from the resident pages' lists (docs/web.md): a URL with {lat} and {lon}; rendered
+    # as a plain link, so the page needs no network. OpenStreetMap's directions by default.
+    directions_url: str = Field(
+        default="https://www.openstreetmap.org/directions?to={lat},{lon}",
+        pattern=r"^https?://\S*\{lat\}\S*\{lon\}|^https?://\S*\{lon\}\S*\{lat\}",
+        max_length=500,
+    )
 
     # The staff map (docs/web.md): a slippy-map tile template with {z}/{x}/{y}; unset, the map is a plain offline plot.
     # Each town may set its own (Town.map_tile_url); these are what a town that sets none gets.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from helmet_cloud.context import AppContext
-from helmet_cloud.domain.pass_refusals import PassStatus, pass_status
+from helmet_cloud.domain.pass_progress import PassProgress, progress
+from helmet_cloud.domain.pass_refusals import USE_KINDS, PassStatus, pass_status
 from helmet_cloud.domain.roles import Caller, admits
 from helmet_cloud.domain.roles import Role as CallerRole
 from helmet_cloud.errors import (
@@ -22,11 +24,12 @@ from helmet_cloud.errors import (
     NotSignedInError,
     TooManyRequestsError,
 )
-from helmet_cloud.models import IssuedPass, Resident
+from helmet_cloud.models import IssuedPass, LockerCommand, RawEvent, Resident
 from helmet_cloud.services import audit
 from helmet_cloud.services.committed import Committed
 from helmet_cloud.services.residents import allowance
 from helmet_cloud.timeutil import aware, utcnow
+from helmet_protocol.events import EventKind
 from helmet_protocol.passes import DEFAULT_SKEW, Role, issue_pass
 
 log = logging.getLogger(__name__)
@@ -75,11 +78,40 @@ class PassPublic(BaseModel):
         )
 
 
+def pass_progress(session: Session, row: IssuedPass, now: datetime) -> PassProgress:
+    """Where the pass stands for its holder: the slots lockers opened for it ("open now"'s acks and the
+    lockers' events), which of them have shut again and how many helmets were taken."""
+    opened: list[tuple[str, int]] = []
+    acks = session.exec(
+        select(LockerCommand)
+        .where(LockerCommand.pass_id == row.id, LockerCommand.op == "borrow", col(LockerCommand.result).is_not(None))
+        .order_by(col(LockerCommand.requested_at))
+    ).all()
+    for cmd in acks:
+        data = json.loads(cmd.result or "null")
+        slots = data.get("opened") if isinstance(data, dict) else None
+        opened += [(cmd.locker_id, n) for n in slots or [] if isinstance(n, int)]
+    events = session.exec(
+        select(RawEvent.locker_id, RawEvent.slot, RawEvent.kind)
+        .where(RawEvent.pass_id == row.id, col(RawEvent.kind).in_(list(USE_KINDS)), col(RawEvent.slot).is_not(None))
+        .order_by(col(RawEvent.ts), col(RawEvent.seq))
+    ).all()
+    settled = [(locker_id, slot or 0) for locker_id, slot, _ in events]
+    return progress(
+        status=PassPublic.of(row, now).status,
+        quantity=row.quantity,
+        claimed=row.used_cmd_id is not None,
+        opened=opened,
+        settled=settled,
+        taken=sum(1 for *_, kind in events if kind == EventKind.HELMET_BORROWED),
+    )
+
+
 def _visible(session: Session, caller: Caller, pass_id: str) -> IssuedPass:
     """The pass, if the caller may see it: their own, or any for staff."""
     row = session.get(IssuedPass, pass_id)
     if row is None or (row.holder_id != caller.subject and not admits(caller.role, CallerRole.STAFF)):
-        raise NotFoundError(f"no pass {pass_id}")
+        raise NotFoundError("no pass {pass_id}", pass_id=pass_id)
     return row
 
 
@@ -110,7 +142,9 @@ def withdraw_pass(session: Session, ctx: AppContext, *, caller: Caller, pass_id:
         session.rollback()
         session.refresh(row)
         if row.withdrawn_at is None:
-            raise ConflictError(f"the pass was already used at {row.used_locker_id}; it cannot be withdrawn now")
+            raise ConflictError(
+                "the pass was already used at {locker}; it cannot be withdrawn now", locker=row.used_locker_id
+            )
         return PassPublic.of(row, now)
     if staff:
         audit.record(
@@ -138,7 +172,7 @@ def check_pass_rate(ctx: AppContext, *, caller: Caller, address: str, now: float
         retry = limiter.hit(key, now)
         if retry is not None:
             log.warning("pass request refused: %s is over %d a minute", who, limiter.limit)
-            raise TooManyRequestsError(f"too many pass requests; try again in {retry} s", retry_after=retry)
+            raise TooManyRequestsError("too many pass requests; try again in {wait} s", retry_after=retry, wait=retry)
 
 
 def issue_resident_pass(
@@ -146,7 +180,7 @@ def issue_resident_pass(
 ) -> SignedPass:
     """A borrow pass for ``quantity`` helmets, if the resident's allowance has room for them."""
     if quantity > ctx.settings.max_quantity:
-        raise InvalidError(f"at most {ctx.settings.max_quantity} helmets per pass")
+        raise InvalidError("at most {most} helmets per pass", most=ctx.settings.max_quantity)
     # A no-op UPDATE takes the resident's row lock on PostgreSQL and the write lock on SQLite, so two
     # requests at once are serialised and cannot both pass the allowance check below.
     locked = session.connection().execute(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from helmet_cloud.domain.phones import MAX_TYPED
@@ -15,11 +15,38 @@ from helmet_cloud.errors import NotFoundError, NotSignedInError
 from helmet_cloud.http.deps import DB_INT_MAX, CtxDep, ResidentDep, SessionDep, StaffDep
 from helmet_cloud.models import Loan, Resident
 from helmet_cloud.services import phones
-from helmet_cloud.services.residents import allowance
+from helmet_cloud.services.passes import pass_progress
+from helmet_cloud.services.residents import allowance, open_passes
 from helmet_cloud.timeutil import utcnow
 
 router = APIRouter(prefix="/api", tags=["residents"])
 ResidentId = Annotated[str, Path(max_length=16)]
+
+
+class OpenPass(BaseModel):
+    """A pass of the resident's that still holds helmets: not used yet (or "open now" sent it and no locker has
+    said so yet), not withdrawn, not expired. Its helmets count in ``helmets_on_unused_passes``."""
+
+    pass_id: str
+    quantity: int
+    issued_at: datetime
+    expires_at: datetime
+    station_id: str | None
+    phase: str = Field(description='"ready" (show it, or open now) or "sent" (open now is on its way)')
+
+
+class Me(BaseModel):
+    """The signed-in resident's account, with the open passes that hold helmets against the limit."""
+
+    id: str
+    phone: str
+    created_at: datetime
+    limit: int
+    helmets_out: int
+    helmets_on_unused_passes: int
+    may_borrow: int
+    lost_helmets: int
+    open_passes: list[OpenPass]
 
 
 class ResidentPublic(BaseModel):
@@ -53,12 +80,24 @@ def _public(session: Session, resident: Resident, limit: int) -> ResidentPublic:
 
 
 @router.get("/me")
-def me(session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> ResidentPublic:
-    """The signed-in resident's account: helmets out and how many more they may borrow now."""
+def me(session: SessionDep, ctx: CtxDep, caller: ResidentDep) -> Me:
+    """The signed-in resident's account: helmets out, open passes, and how many more they may borrow now."""
     resident = session.get(Resident, caller.subject)
     if resident is None:
         raise NotSignedInError("unknown resident")
-    return _public(session, resident, ctx.settings.max_helmets_per_resident)
+    now = utcnow()
+    held = [
+        OpenPass(
+            pass_id=p.id,
+            quantity=p.quantity,
+            issued_at=p.issued_at,
+            expires_at=p.expires_at,
+            station_id=p.station_id,
+            phase=pass_progress(session, p, now).phase,
+        )
+        for p in open_passes(session, resident.id, now=now)
+    ]
+    return Me(**_public(session, resident, ctx.settings.max_helmets_per_resident).model_dump(), open_passes=held)
 
 
 @router.get("/residents")
@@ -87,5 +126,5 @@ def list_residents(
 def get_resident(resident_id: ResidentId, session: SessionDep, ctx: CtxDep, _: StaffDep) -> ResidentPublic:
     resident = session.get(Resident, resident_id)
     if resident is None:
-        raise NotFoundError(f"no resident {resident_id}")
+        raise NotFoundError("no resident {resident_id}", resident_id=resident_id)
     return _public(session, resident, ctx.settings.max_helmets_per_resident)

@@ -200,5 +200,15 @@ def nearest_with_room(
     return ranked[:limit]
 
 
+def nearest_with_helmets(
+    stations: list[StationStatus], lat: float, lon: float, *, excluding: str, limit: int = 3
+) -> list[tuple[StationStatus, float]]:
+    """Other stations with a helmet to borrow, nearest first, with their distance in km (an offline locker
+    still honours a pass at its camera, so it counts)."""
+    ok = [s for s in stations if s.helmets_available > 0 and s.id != excluding]
+    ranked = sorted(((s, km_between(lat, lon, s.lat, s.lon)) for s in ok), key=lambda p: (p[1], p[0].id))
+    return ranked[:limit]
+
+
 def helmet(session: Session, helmet_id: str) -> Helmet | None:
     return session.get(Helmet, helmet_id)
