@@ -55,7 +55,8 @@ def extracted() -> set[str | tuple[str, str]]:
     keywords |= dict.fromkeys(_error_kinds(), (1,))
     found: set[str | tuple[str, str]] = set()
     for path in TEMPLATES.rglob("*.html"):
-        for _line, message, _comments, _context in extract_from_file("jinja2", path, keywords={"_": None, "ngettext": (1, 2)}):
+        template_keywords: dict[str, tuple[int, ...] | None] = {"_": None, "ngettext": (1, 2)}
+        for _line, message, _comments, _context in extract_from_file("jinja2", path, keywords=template_keywords):
             found.add(message)
         found |= set(OPTION_LABEL.findall(path.read_text(encoding="utf-8")))
     for path in _python_files():
@@ -118,9 +119,10 @@ def test_refusals_are_raised_with_their_fields_apart_so_pages_can_translate_them
     offenders = []
     for path in _python_files():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in kinds:
-                if node.args and isinstance(node.args[0], ast.JoinedStr):
-                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in kinds):
+                continue
+            if node.args and isinstance(node.args[0], ast.JoinedStr):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert offenders == []
 
 
