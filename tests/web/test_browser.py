@@ -282,12 +282,12 @@ def test_a_technician_registers_a_locker_and_disables_a_slot_that_turns_grey(bro
     grey = page.locator("#slot-LK-0001-6").evaluate("e => getComputedStyle(e).backgroundImage")
     assert "repeating-linear-gradient" in grey
     page.get_by_role("button", name="Enable slot 6").wait_for()
-    page.locator("tr.cmd-ok", has_text="disable_slot").wait_for()
+    page.locator("tr.cmd-ok", has_text="Disable slot").wait_for()  # the op in words (issue 17, finding 11)
     assert_accessible(page)
     # Inspecting a helmet: where it is and what happened to it.
     page.goto("/tech/helmets/H-0002")
     assert page.locator(".facts").inner_text().count("LK-0001") == 1
-    assert page.locator("table", has_text="Recent events").get_by_text("helmet.stocked").count() >= 1
+    assert page.locator("table", has_text="Recent events").get_by_text("Helmet stocked").count() >= 1
     assert_accessible(page)
     page.context.close()
 
@@ -313,12 +313,12 @@ def test_staff_acknowledge_an_alert_as_it_arrives(browser: Any, town: Town) -> N
     sign_in_staff(page, "ana", "correct horse")
     page.goto("/staff/alerts")
     town.lk2.kill()  # a power cut: the broker publishes its Last Will
-    row = page.locator("tr", has_text="LK-0002").filter(has_text="critical")
+    row = page.locator("tr", has_text="LK-0002").filter(has_text="Critical")
     row.wait_for(timeout=15_000)  # the alerts page is live too: no reload
     row.get_by_role("button", name=re.compile("^Acknowledge")).click()
     page.wait_for_url("**/staff/alerts?status=unresolved")
     acknowledged = page.locator("tr", has_text="LK-0002").locator('[data-field="status"]')
-    assert acknowledged.inner_text().startswith("acknowledged")
+    assert acknowledged.inner_text().startswith("Acknowledged")  # the status in words (issue 17, finding 11)
     assert "(ana)" in acknowledged.inner_text()
     assert [a["acknowledged_by"] for a in town.admin.alerts(kind="locker_offline")] == ["ana"]
     page.context.close()
