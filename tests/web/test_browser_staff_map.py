@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -296,6 +297,23 @@ def test_the_map_draws_streets_from_the_towns_own_tile_server(browser: Any, town
         marker = page.locator('.town-map .map-marker[data-station="ST-1"]')
         assert marker.get_attribute("data-level") == "low"
         assert open_alerts(town, "station_low") == {"ST-1"}
+        page.context.close()
+    finally:
+        set_town_tiles(town, None, None)
+
+
+def test_a_tile_server_that_answers_nothing_leaves_the_grid(browser: Any, town: Town) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_town_tiles(town, f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png", "")
+    try:
+        page = staff_page(browser, town, "/staff/stations")
+        page.locator('.town-map[data-tiles-failed="true"]').wait_for(state="attached")
+        assert page.locator("svg.map").is_visible()
+        assert page.locator(".town-map .leaflet-host").count() == 0
+        assert page.locator("svg.map text.map-name").all_text_contents() == [name for _, name, *_ in STATIONS]
+        assert_accessible(page)
         page.context.close()
     finally:
         set_town_tiles(town, None, None)

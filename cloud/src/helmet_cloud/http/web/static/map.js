@@ -1,7 +1,8 @@
 // The staff map's streets: Leaflet (vendor/leaflet.js) over a town's tile server, for each .town-map that has one
 // (data-tiles). The same stations as the grid it replaces (data-stations, from the page), each a link with its
 // numbers, name and fill level in words; the colours are app.css's palette. Live updates redraw the pins
-// ("live:kept", static/live.js) without moving the map. Without JavaScript or Leaflet the grid stays.
+// ("live:kept", static/live.js) without moving the map. Without JavaScript or Leaflet the grid stays, and it comes
+// back when the tile server sends no tile at all.
 (function () {
   "use strict";
   if (!window.L) return;
@@ -41,7 +42,23 @@
     return String(value || "").replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
   }
 
+  // A tile server that answers nothing (down, unreachable from here): back to the grid, which live updates then
+  // replace like any other part of the page (the element is no longer kept).
+  var GIVE_UP_AFTER = 4;
+  function fallBack(el) {
+    if (!el._leaflet) return;
+    el._leaflet.map.remove();
+    el._leaflet = null;
+    var host = el.querySelector(".leaflet-host");
+    if (host) host.remove();
+    var grid = el.querySelector("svg.map");
+    if (grid) grid.style.display = "";
+    el.removeAttribute("data-live-keep");
+    el.dataset.tilesFailed = "true";
+  }
+
   function draw(el) {
+    if (el.dataset.tilesFailed) return;
     var points = stations(el);
     if (!el._leaflet) {
       var host = document.createElement("div");
@@ -50,7 +67,14 @@
       host.setAttribute("aria-label", el.dataset.label || "Map");
       el.appendChild(host);
       var map = L.map(host, { scrollWheelZoom: false });
-      L.tileLayer(el.dataset.tiles, { attribution: plain(el.dataset.attribution), maxZoom: 19 }).addTo(map);
+      var tiles = L.tileLayer(el.dataset.tiles, { attribution: plain(el.dataset.attribution), maxZoom: 19 });
+      var loaded = 0, failed = 0;
+      tiles.on("tileload", function () { loaded += 1; });
+      tiles.on("tileerror", function () {
+        failed += 1;
+        if (!loaded && failed >= GIVE_UP_AFTER) fallBack(el);
+      });
+      tiles.addTo(map);
       el._leaflet = { map: map, pins: L.layerGroup().addTo(map) };
       var grid = el.querySelector("svg.map");
       if (grid) grid.style.display = "none";
