@@ -197,4 +197,4 @@ def test_a_pass_used_at_two_offline_lockers_opens_both_and_the_cloud_raises_one_
     town.feed(*a.published(), *b.published())  # and both resend before their acks arrive
     [alert] = town.alerts("pass_overuse")
     assert (alert.subject_id, alert.status) == (pass_id, "open")
-    assert "LK-000A x1, LK-000B x1" in alert.message
+    assert "(LK-000A (1), LK-000B (1))" in alert.message
