@@ -216,6 +216,12 @@ def test_the_table_the_map_and_the_legend_give_each_station_the_same_level_and_c
     assert "data-tiles" not in page.content()  # no tile server: the grid, no Leaflet
     assert_accessible(page)
     page.screenshot(path=str(town.shots / "staff-levels.png"), full_page=True)
+    page.goto("/staff/?lang=zh")  # the same words in Chinese, beside the same colours
+    assert page.locator("#station-ST-3 .level").inner_text().strip() == "站点已满"
+    assert page.locator("#station-ST-1 .level").inner_text().strip() == "头盔不足"
+    assert page.locator('svg.map a[data-station="ST-3"] text.map-level').text_content() == "站点已满"
+    assert colour(page, "#station-ST-3 .level") == legend["full"][0]
+    assert_accessible(page)
     page.context.close()
 
 
