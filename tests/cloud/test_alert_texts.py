@@ -22,8 +22,8 @@ from helmet_cloud.adapters.database import make_engine, migrate
 from helmet_cloud.domain import alert_texts, words
 from helmet_cloud.domain.alert_texts import AlertText, fill
 from helmet_cloud.http.web import alert_view
-from helmet_cloud.models import Alert
-from helmet_cloud.services.alerts import AlertPublic
+from helmet_cloud.models import Alert, Station
+from helmet_cloud.services.alerts import AlertPublic, station_names
 from helmet_cloud.settings import CloudSettings
 
 # One example of each template's fields, as the checks store them.
@@ -181,3 +181,15 @@ def test_each_vocabulary_names_every_code_of_its_enum_and_a_missing_word_fails()
     for vocab in words.VOCABULARIES.values():
         for code, text in vocab.items():
             assert "_" not in text and "." not in text and text == text.strip(), (code, text)
+
+
+def test_pages_name_a_lockers_station_in_the_readers_language_and_alerts_in_english(town: Town) -> None:
+    with Session(town.engine) as s:
+        station = s.get(Station, "ST-A")
+        assert station is not None
+        station.names = {"zh": "甲站"}
+        s.add(station)
+        s.commit()
+        assert station_names(s, ["LK-000A", "LK-000B"]) == {"LK-000A": "Station A", "LK-000B": "Station B"}
+        assert station_names(s, ["LK-000A", "LK-000B"], "zh") == {"LK-000A": "甲站", "LK-000B": "Station B"}
+        assert station_names(s, ["LK-000A"], "en") == {"LK-000A": "Station A"}

@@ -177,10 +177,12 @@ def test_loans_name_the_station_and_no_page_shows_a_raw_code(browser: Any, town:
     assert page.locator("#slot-LK-0001-1 .slot-state").inner_text() in ("Empty", "Helmet in")
     page.context.close()
 
+    town.admin._call("PATCH", "/api/stations/ST-1", json={"names": {"zh": "市政厅"}})
     zh = staff_page(browser, town, locale="zh-CN")
     for path in ("/staff/stations/ST-1", f"/tech/helmets/{taken}", "/staff/loans?status=all"):
         zh.goto(path)
         assert visible_codes(zh) == [], path
+    assert "市政厅" in zh.locator("#loans-live tbody tr").filter(has_text=taken).first.inner_text()  # its zh name
     zh.goto(f"/tech/helmets/{taken}")
     assert "借出中" in zh.locator("main").inner_text() and "借出头盔" in zh.locator("main").inner_text()
     zh.context.close()

@@ -217,14 +217,17 @@ def record_event(
     changes.items.append(("alert.resolved", row))
 
 
-def station_names(session: Session, locker_ids: Iterable[str]) -> dict[str, str]:
-    """Each locker's station, by name (its id if the station has none), for texts people read."""
+def station_names(session: Session, locker_ids: Iterable[str], lang: str | None = None) -> dict[str, str]:
+    """Each locker's station, by name (its id if the station has none), for texts people read: the English name
+    (alerts, whose English text the API gives), or its name in ``lang`` where the station has one (pages)."""
     out: dict[str, str] = {}
     for part in chunks(sorted(set(locker_ids))):
         rows = session.exec(
-            select(Locker.id, Station.id, Station.name)
+            select(Locker.id, Station.id, Station.name, Station.names)
             .join(Station, col(Station.id) == col(Locker.station_id))
             .where(col(Locker.id).in_(part))
         ).all()
-        out.update((locker_id, name or station_id) for locker_id, station_id, name in rows)
+        for locker_id, station_id, name, names in rows:
+            local = (names or {}).get(lang) if lang else None
+            out[locker_id] = local or name or station_id
     return out

@@ -157,7 +157,7 @@ def station(request: Request, station_id: StationPath, session: SessionDep, ctx:
         loans = _mine(session, caller, ctx.settings)
         context |= {
             "loans": loans,
-            "places": station_names(session, {loan.borrow_locker_id for loan, _due in loans}),
+            "places": station_names(session, {loan.borrow_locker_id for loan, _due in loans}, language(request)),
             "allowance": mine,
             "open_passes": held,
             "online_locker": _online_locker(session, st.id),

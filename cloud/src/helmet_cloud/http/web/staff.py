@@ -278,7 +278,9 @@ def loans_page(
     context = {
         "caller": caller,
         "loans": rows,
-        "places": station_names(session, {x for ln in rows for x in (ln.borrow_locker_id, ln.return_locker_id) if x}),
+        "places": station_names(
+            session, {x for ln in rows for x in (ln.borrow_locker_id, ln.return_locker_id) if x}, language(request)
+        ),
         "status": status,
         "station": station,
         "resident": resident,

@@ -16,7 +16,7 @@ from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.errors import status_of
 from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.pages import PageError, local_path, qr_svg, see_other
-from helmet_cloud.http.web.render import render
+from helmet_cloud.http.web.render import language, render
 from helmet_cloud.http.web.session import STAFF_COOKIE, StaffCsrf, TechPage, flash_for
 from helmet_cloud.models import Helmet, Loan, Locker, Station
 from helmet_cloud.services import commands, enrolment, helmet_actions, passes, stations
@@ -238,7 +238,9 @@ def helmet_page(
         "caller": caller,
         "helmet": helmet,
         "loans": loans,
-        "places": station_names(session, {x for ln in loans for x in (ln.borrow_locker_id, ln.return_locker_id) if x}),
+        "places": station_names(
+            session, {x for ln in loans for x in (ln.borrow_locker_id, ln.return_locker_id) if x}, language(request)
+        ),
         "events": queries.helmet_events(session, helmet_id),
     }
     return page(request, "tech/helmet.html", context)
