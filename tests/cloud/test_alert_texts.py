@@ -112,11 +112,13 @@ def test_a_full_station_alert_stores_its_template_and_numbers_and_keeps_english_
     town.feed(*[town.next(a, 0, "helmet.stocked", slot=n, helmet_id=f"H-{n}") for n in (1, 2, 3, 4)])
     [alert] = town.alerts("station_full")
     assert alert.template == alert_texts.STATION_FULL_NONE
-    assert json.loads(alert.params or "") == {"station": "Station A", "slots": 4}
+    assert json.loads(alert.params or "") == {"station": "Station A", "station_id": "ST-A", "slots": 4}
     assert alert.message == "No free slot at Station A: returns may find no room (all 4 slots hold a helmet)"
     assert AlertPublic.of(alert).message == alert.message  # webhooks and API clients read English
     chinese = alert_view.text(alert, zh, lambda t: f"{t:%m-%d %H:%M}")
     assert chinese == "Station A 没有空闲格口：归还的头盔可能放不进去（全部 4 个格口都有头盔）"  # noqa: RUF001
+    named = alert_view.text(alert, zh, str, {"ST-A": "甲站"})  # the station's Chinese name, where it has one
+    assert named.startswith("甲站 没有空闲格口")
 
 
 def test_an_alert_from_before_templates_shows_its_stored_text(town: Town) -> None:

@@ -95,11 +95,13 @@ def test_staff_acknowledge_an_alert_from_the_list_and_resolve_one_from_the_dashb
 
 
 def test_alerts_read_in_chinese_in_the_chinese_pages(browser: Any, town: Town) -> None:
+    town.admin._call("PATCH", "/api/stations/ST-1", json={"names": {"zh": "市政厅"}})
     page = staff_page(browser, town, locale="zh-CN")
     page.goto("/staff/alerts")
     assert page.locator("html").get_attribute("lang") == "zh-Hans"
     row = alert_row(page, "没有空闲格口")
     text = row.inner_text()
+    assert text.count("市政厅 没有空闲格口") == 1  # the station by its Chinese name
     assert "归还的头盔可能放不进去（全部 6 个格口都有头盔）" in text and "站点已满" in text  # noqa: RUF001
     assert "returns may find no room" not in text and "free slot" not in text
     assert row.get_by_role("link", name="站点 ST-1").is_visible()
@@ -177,7 +179,6 @@ def test_loans_name_the_station_and_no_page_shows_a_raw_code(browser: Any, town:
     assert page.locator("#slot-LK-0001-1 .slot-state").inner_text() in ("Empty", "Helmet in")
     page.context.close()
 
-    town.admin._call("PATCH", "/api/stations/ST-1", json={"names": {"zh": "市政厅"}})
     zh = staff_page(browser, town, locale="zh-CN")
     for path in ("/staff/stations/ST-1", f"/tech/helmets/{taken}", "/staff/loans?status=all"):
         zh.goto(path)

@@ -38,6 +38,7 @@ from helmet_cloud.services.alerts import (
     raise_alert,
     settle,
     station_names,
+    station_places,
 )
 from helmet_cloud.services.station_stock import station_stock
 from helmet_cloud.settings import CloudSettings
@@ -66,16 +67,17 @@ def check_stations(session: Session, changes: Changes, now: datetime, station_id
             have, low_threshold=st.low_threshold, high_threshold=st.high_threshold, active=active[st.id]
         )
         name = st.name or st.id
+        at = {"station": name, "station_id": st.id}  # the id: pages show the station's name in their language
         full = (
-            AlertText(texts.STATION_FULL_NONE, {"station": name, "slots": have.slots})
+            AlertText(texts.STATION_FULL_NONE, {**at, "slots": have.slots})
             if have.free_slots == 0
-            else AlertText(texts.STATION_FULL_FEW, {"station": name, "free": have.free_slots, "slots": have.slots})
+            else AlertText(texts.STATION_FULL_FEW, {**at, "free": have.free_slots, "slots": have.slots})
         )
         messages = {
-            AlertKind.STATION_EMPTY: ("warning", AlertText(texts.STATION_EMPTY, {"station": name})),
+            AlertKind.STATION_EMPTY: ("warning", AlertText(texts.STATION_EMPTY, at)),
             AlertKind.STATION_LOW: (
                 "info",
-                AlertText(texts.STATION_LOW, {"station": name, "helmets": have.helmets, "low": st.low_threshold}),
+                AlertText(texts.STATION_LOW, {**at, "helmets": have.helmets, "low": st.low_threshold}),
             ),
             AlertKind.STATION_FULL: ("warning", full),
         }
@@ -108,7 +110,7 @@ def check_lockers(
         heard = lk.last_heard_at or lk.last_seen
         last = aware(heard) if heard is not None else None
         offline = locker_offline(online=lk.online, last_heard=last, now=now, heartbeat=heartbeat)
-        place = {"locker": lk.id, "station": names.get(lk.id, lk.station_id)}
+        place = {"locker": lk.id, "station": names.get(lk.id, lk.station_id), "station_id": lk.station_id}
         text = (
             AlertText(texts.LOCKER_DROPPED, place)
             if not lk.online or last is None
@@ -140,12 +142,13 @@ def check_slots(session: Session, changes: Changes, now: datetime, slots: Iterab
         for e in rows:
             events[(e.locker_id, e.slot or 0)].append(e)
     prefetch(session, changes, "slot", [Subject.slot(*key).id for key in keys])
-    names = station_names(session, [locker_id for locker_id, _ in keys])
+    places = station_places(session, [locker_id for locker_id, _ in keys])
     for locker_id, slot in keys:
         ordered = sorted(events[(locker_id, slot)], key=lambda e: e.seq)
         fault = active_fault((e.kind, e.reason) for e in ordered)
         subject = Subject.slot(locker_id, slot)
-        where = {"station": names.get(locker_id, locker_id), "locker": locker_id, "slot": slot}
+        station_id, name, _names = places.get(locker_id, (locker_id, locker_id, {}))
+        where = {"station": name, "station_id": station_id, "locker": locker_id, "slot": slot}
         settle(
             session,
             changes,

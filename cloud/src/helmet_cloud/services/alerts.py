@@ -217,10 +217,9 @@ def record_event(
     changes.items.append(("alert.resolved", row))
 
 
-def station_names(session: Session, locker_ids: Iterable[str], lang: str | None = None) -> dict[str, str]:
-    """Each locker's station, by name (its id if the station has none), for texts people read: the English name
-    (alerts, whose English text the API gives), or its name in ``lang`` where the station has one (pages)."""
-    out: dict[str, str] = {}
+def station_places(session: Session, locker_ids: Iterable[str]) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """Each locker's station: its id, English name (its id if it has none) and names in other languages."""
+    out: dict[str, tuple[str, str, dict[str, str]]] = {}
     for part in chunks(sorted(set(locker_ids))):
         rows = session.exec(
             select(Locker.id, Station.id, Station.name, Station.names)
@@ -228,6 +227,23 @@ def station_names(session: Session, locker_ids: Iterable[str], lang: str | None 
             .where(col(Locker.id).in_(part))
         ).all()
         for locker_id, station_id, name, names in rows:
-            local = (names or {}).get(lang) if lang else None
-            out[locker_id] = local or name or station_id
+            out[locker_id] = (station_id, name or station_id, dict(names or {}))
+    return out
+
+
+def station_names(session: Session, locker_ids: Iterable[str], lang: str | None = None) -> dict[str, str]:
+    """Each locker's station, by name, for texts people read: the English name (alerts, whose English text the
+    API gives), or its name in ``lang`` where the station has one (pages)."""
+    return {
+        locker_id: (names.get(lang) if lang else None) or name
+        for locker_id, (_sid, name, names) in station_places(session, locker_ids).items()
+    }
+
+
+def local_station_names(session: Session, station_ids: Iterable[str], lang: str) -> dict[str, str]:
+    """Stations' names in ``lang`` (the English name where there is none), by station id: alert texts on a page."""
+    out: dict[str, str] = {}
+    for part in chunks(sorted(set(station_ids))):
+        for st in session.exec(select(Station).where(col(Station.id).in_(part))).all():
+            out[st.id] = (st.names or {}).get(lang) or st.name or st.id
     return out

@@ -23,7 +23,7 @@ from helmet_cloud.domain.alert_texts import AlertText
 from helmet_cloud.domain.states import AlertSeverity, LoanStatus
 from helmet_cloud.ingest.derived import chunks
 from helmet_cloud.models import Alert, Loan
-from helmet_cloud.services.alerts import Changes, Subject, prefetch, record_event, settle, station_names
+from helmet_cloud.services.alerts import Changes, Subject, prefetch, record_event, settle, station_places
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import aware
 
@@ -78,7 +78,7 @@ def check_helmets(
             by_helmet[loan.helmet_id].append(loan)
     prefetch(session, changes, "helmet", ids)
     lockers = {x for loans in by_helmet.values() for ln in loans for x in (ln.borrow_locker_id, ln.return_locker_id)}
-    names = station_names(session, [x for x in lockers if x])
+    names = station_places(session, [x for x in lockers if x])
     for helmet_id in ids:
         loans = by_helmet[helmet_id]
         current = next((ln for ln in reversed(loans) if ln.status == LoanStatus.OPEN), None)
@@ -92,8 +92,9 @@ def check_helmets(
                     "returned_at": aware(loan.returned_at or now).isoformat(),
                 }
                 if loan.return_locker_id:
-                    where = names.get(loan.return_locker_id, loan.return_locker_id)
-                    text = AlertText(texts.HELMET_FOUND, {**found, "station": where})
+                    station_id, name, _ = names.get(loan.return_locker_id, (loan.return_locker_id, "", {}))
+                    where = {"station": name or station_id, "station_id": station_id}
+                    text = AlertText(texts.HELMET_FOUND, {**found, **where})
                 else:
                     text = AlertText(texts.HELMET_FOUND_SOMEWHERE, found)
                 record_event(
@@ -113,16 +114,23 @@ def _mark(loan: Loan, ages: LoanAges, now: datetime) -> None:
 
 
 def _settle(
-    session: Session, changes: Changes, helmet_id: str, loan: Loan | None, now: datetime, names: dict[str, str]
+    session: Session,
+    changes: Changes,
+    helmet_id: str,
+    loan: Loan | None,
+    now: datetime,
+    names: dict[str, tuple[str, str, dict[str, str]]],
 ) -> None:
     subject = Subject("helmet", helmet_id)
     overdue = loan is not None and loan.overdue_at is not None and loan.lost_at is None
     lost = loan is not None and loan.lost_at is not None
     who: dict[str, str] = {"helmet": helmet_id}
     if loan is not None:
+        station_id, name, _ = names.get(loan.borrow_locker_id, (loan.borrow_locker_id, "", {}))
         who |= {
             "resident": loan.resident_id or texts.UNKNOWN_RESIDENT,
-            "station": names.get(loan.borrow_locker_id, loan.borrow_locker_id),
+            "station": name or station_id,
+            "station_id": station_id,
             "borrowed_at": aware(loan.borrowed_at).isoformat(),
         }
     missing = loan is not None and loan.missing_at is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,11 +24,26 @@ def params_of(alert: Alert) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def text(alert: Alert, gettext: Callable[[str], str], localtime: Callable[[datetime], str]) -> str:
-    """The alert in the page's language; a row from before templates (or with an unknown one) shows its English."""
+def station_ids(alerts: Iterable[Alert]) -> set[str]:
+    """The stations the alerts' texts name, for :func:`text` to show in the page's language."""
+    return {str(p["station_id"]) for a in alerts if "station_id" in (p := params_of(a))}
+
+
+def text(
+    alert: Alert,
+    gettext: Callable[[str], str],
+    localtime: Callable[[datetime], str],
+    stations: Mapping[str, str] | None = None,
+) -> str:
+    """The alert in the page's language, the station by its name in it (``stations``: id to name); a row from
+    before templates shows its stored English."""
     if not alert.template:
         return alert.message
-    return fill(alert.template, params_of(alert), gettext, lambda iso: localtime(datetime.fromisoformat(iso)))
+    params = params_of(alert)
+    local = (stations or {}).get(str(params.get("station_id", "")))
+    if local:
+        params["station"] = local
+    return fill(alert.template, params, gettext, lambda iso: localtime(datetime.fromisoformat(iso)))
 
 
 def href(alert: Alert) -> str | None:

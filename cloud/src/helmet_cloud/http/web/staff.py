@@ -23,7 +23,7 @@ from helmet_cloud.errors import CloudError, NotSignedInError, TooManyRequestsErr
 from helmet_cloud.http.csv_export import events_csv, loans_csv
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.http.errors import status_of
-from helmet_cloud.http.web import charts, i18n, levels, live, queries
+from helmet_cloud.http.web import alert_view, charts, i18n, levels, live, queries
 from helmet_cloud.http.web.pages import PageError, flow_charts, local_path, see_other
 from helmet_cloud.http.web.render import language, render
 from helmet_cloud.http.web.session import (
@@ -37,7 +37,7 @@ from helmet_cloud.http.web.session import (
 )
 from helmet_cloud.models import Alert, Loan, Station, Town
 from helmet_cloud.services import alert_actions, auth, phones, rebalance_round, town_maps
-from helmet_cloud.services.alerts import station_names
+from helmet_cloud.services.alerts import local_station_names, station_names
 from helmet_cloud.services.event_queries import EventFilters
 from helmet_cloud.services.stations import StationStatus, stations_with_counts
 from helmet_cloud.timeutil import utcnow
@@ -153,6 +153,7 @@ def dashboard(request: Request, session: SessionDep, ctx: CtxDep, caller: StaffP
         "overview": queries.overview(session),
         "stations": stations,
         "alerts": alerts,
+        "alert_stations": local_station_names(session, alert_view.station_ids(alerts), lang),
         "charts": flow_charts(session, ctx, utcnow(), lang),
         "fill": queries.fill,
         "capacity": queries.capacity,
@@ -217,6 +218,7 @@ def alerts_page(
     context = {
         "caller": caller,
         "alerts": rows,
+        "alert_stations": local_station_names(session, alert_view.station_ids(rows), language(request)),
         "status": status,
         # A station's alert shows the station's fill level now, in the words and colour of the table and the map.
         "station_levels": {s.id: s.fill_level for s in queries.all_stations(session)},
