@@ -42,7 +42,7 @@ def is_localized(v: Any) -> bool:
             and set(x) == {"text", "language"}
             and isinstance(x["text"], str)
             and x["text"]
-            and re.fullmatch(r"[a-z]{2,3}(-[A-Z]{2})?", x["language"])
+            and re.fullmatch(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?", x["language"])  # BCP 47: zh-Hans
             for x in v
         )
     )
@@ -134,11 +134,16 @@ def test_the_manifest_lists_every_feed_by_absolute_url_and_each_one_is_valid(api
 def test_station_information_carries_names_positions_and_capacity(api: TestClient, town: Ingestor) -> None:
     stations = {st["station_id"]: st for st in feed(api, "station_information")["stations"]}
     a, b = stations["ST-A"], stations["ST-B"]
-    assert a["name"] == [{"text": "Station A", "language": "en"}]
+    # Every language the feed lists; a station without a Chinese name keeps its own (docs/api.md).
+    assert a["name"] == [{"text": "Station A", "language": "en"}, {"text": "Station A", "language": "zh-Hans"}]
     assert (a["lat"], a["lon"], a["address"], a["capacity"]) == (47.37, 8.54, "Town hall square 1", 4)
     assert "address" not in b and b["capacity"] == 4
     system = feed(api, "system_information")
-    assert system["name"] == [{"text": "Helmet station", "language": "en"}] and system["languages"] == ["en"]
+    assert system["name"] == [
+        {"text": "Helmet station", "language": "en"},
+        {"text": "共享头盔站", "language": "zh-Hans"},
+    ]
+    assert system["languages"] == ["en", "zh-Hans"]
     assert feed(api, "system_alerts") == {"alerts": []}
 
 

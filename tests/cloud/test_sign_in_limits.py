@@ -9,6 +9,7 @@ an unknown username costs the same work as a known one.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections import Counter
@@ -48,7 +49,9 @@ def sms_count(settings: CloudSettings, phone: str) -> int:
 def last_code(settings: CloudSettings, phone: str) -> str:
     lines = Path(settings.sms_backend.removeprefix("file:")).read_text().splitlines()
     text: str = [m for m in map(json.loads, lines) if m["phone"] == phone][-1]["text"]
-    return text[-6:]
+    found = re.search(r"\b(\d{6})\b", text)
+    assert found is not None, text
+    return found.group(1)
 
 
 def others(code: str, n: int) -> list[str]:

@@ -26,6 +26,7 @@ from helmet_cloud.http.web import queries
 from helmet_cloud.http.web.session import RESIDENT_COOKIE, STAFF_COOKIE, csrf_for
 from helmet_cloud.ingest.ingestor import Ingestor
 from helmet_cloud.models import Alert, IssuedPass, Locker
+from helmet_cloud.services import rebalance_round
 from helmet_cloud.services.enrolment import open_code
 from helmet_cloud.settings import CloudSettings
 from helmet_cloud.timeutil import utcnow
@@ -382,7 +383,7 @@ def test_flows_are_counted_per_hour_by_the_database(api: TestClient, town: Engin
             (now.replace(minute=0), "helmet.returned", 1),
         ]
         assert queries.flows_per_hour(s, now - timedelta(days=1), ["LK-0002"]) == []
-        assert queries.demand(s, now - timedelta(hours=1)) == {"ST-A": (1, 1)}
+        assert rebalance_round.demand(s, now - timedelta(hours=1)) == {"ST-A": (1, 1)}
 
 
 def test_the_dashboard_charts_come_with_their_numbers(api: TestClient, settings: CloudSettings, town: Engine) -> None:

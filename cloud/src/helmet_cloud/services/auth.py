@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
+from helmet_cloud import i18n
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.roles import Caller, Role
 from helmet_cloud.domain.security import check_password, new_code, new_token, token_hash, unknown_user_hash
@@ -87,8 +88,9 @@ def _seconds_left(since: datetime, window: timedelta, now: datetime) -> int:
     return max(1, math.ceil((aware(since) + window - now).total_seconds()))
 
 
-def send_code(session: Session, ctx: AppContext, *, phone: str, address: str) -> None:
-    """Text a six-digit code to ``phone``; an earlier code for it stops working, its tries do not start again.
+def send_code(session: Session, ctx: AppContext, *, phone: str, address: str, lang: str = i18n.DEFAULT) -> None:
+    """Text a six-digit code to ``phone`` in ``lang``; an earlier code for it stops working, its tries do not
+    start again.
 
     At most ``codes_sent_per_window`` codes per number in a window, and ``codes_sent_per_window_per_ip`` per
     client address; more are refused with :class:`TooManyRequestsError`, changing nothing.
@@ -111,15 +113,23 @@ def send_code(session: Session, ctx: AppContext, *, phone: str, address: str) ->
         row = session.get(OneTimeCode, phone)
         wait = _seconds_left(row.sent_since, window, now) if row else 1
         log.warning("sign-in code refused: %d sent to %s in %s already", limit, _masked(phone), window)
-        raise TooManyRequestsError(f"too many codes sent to this number; try again in {wait} s", retry_after=wait)
+        raise TooManyRequestsError(
+            "too many codes sent to this number; try again in {wait} s", retry_after=wait, wait=wait
+        )
     busy = ctx.limits.codes_per_address.hit(address, time.monotonic())
     if busy is not None:
         session.rollback()
         most = ctx.limits.codes_per_address.limit
         log.warning("sign-in code refused: address %s asked for %d in %s already", address, most, window)
-        raise TooManyRequestsError(f"too many codes asked for; try again in {busy} s", retry_after=busy)
+        raise TooManyRequestsError("too many codes asked for; try again in {wait} s", retry_after=busy, wait=busy)
     session.commit()
-    ctx.sms.send(phone, f"Your helmet code is {code}")
+    text = i18n.translator(lang)._(
+        "{programme}: your sign-in code is {code}. It works for {minutes} minutes.",
+        programme=i18n.translator(lang).name(s.feed_name, s.feed_names),
+        code=code,
+        minutes=s.otp_ttl_minutes,
+    )
+    ctx.sms.send(phone, text)
 
 
 def verify_code(session: Session, ctx: AppContext, *, phone: str, code: str) -> SignedIn:
@@ -141,7 +151,7 @@ def verify_code(session: Session, ctx: AppContext, *, phone: str, code: str) -> 
             raise NotSignedInError("code expired: ask for a new one")
         wait = _seconds_left(row.tries_since, window, now)
         log.warning("sign-in refused: %d tries at a code for %s in %s already", row.tries, _masked(phone), window)
-        raise TooManyRequestsError(f"too many tries for this number; try again in {wait} s", retry_after=wait)
+        raise TooManyRequestsError("too many tries for this number; try again in {wait} s", retry_after=wait, wait=wait)
     used = session.connection().execute(
         update(OneTimeCode)
         .where(
@@ -183,7 +193,7 @@ def login(session: Session, ctx: AppContext, *, username: str, password: str, ad
             limits.passwords_per_account.give_back(username)
     if wait is not None:
         log.warning("password sign-in refused: %r from %s must wait %d s", username, address, wait)
-        raise TooManyRequestsError(f"too many failed sign-ins; try again in {wait} s", retry_after=wait)
+        raise TooManyRequestsError("too many failed sign-ins; try again in {wait} s", retry_after=wait, wait=wait)
     user = session.get(User, username)
     right = check_password(password, user.password_hash if user is not None else unknown_user_hash())
     if user is None or not right:

@@ -36,9 +36,12 @@ def document(data: dict[str, Any], *, ttl: int, now: datetime) -> dict[str, Any]
 
 
 def localized(text: str, language: str, others: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """GBFS v3 localized text: ``text`` in the feed's language, then each other name with its BCP 47 tag."""
+    """GBFS v3 localized text in every language the feed lists: ``text`` in the feed's language, and in each
+    of the pages' other languages its own name where it has one, else ``text`` (a proper name reads as it is)."""
     out = [{"text": text, "language": language}]
-    out += [{"text": name, "language": HTML_LANG.get(lang, lang)} for lang, name in sorted((others or {}).items())]
+    for lang in LANGUAGES:
+        if lang != DEFAULT:
+            out.append({"text": (others or {}).get(lang) or text, "language": HTML_LANG[lang]})
     return out
 
 

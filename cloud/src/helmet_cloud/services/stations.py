@@ -62,9 +62,9 @@ def stations_with_counts(session: Session, stations: Sequence[Station]) -> list[
 def create_station(session: Session, ctx: AppContext, *, caller: Caller, station: Station) -> Station:
     """Register a station in an existing town, audited; the public feed shows it at once."""
     if session.get(Town, station.town_id) is None:
-        raise InvalidError(f"no town {station.town_id}")
+        raise InvalidError("no town {town}", town=station.town_id)
     if session.get(Station, station.id) is not None:
-        raise ConflictError(f"station {station.id} exists")
+        raise ConflictError("station {station} exists", station=station.id)
     session.add(station)
     audit.record(
         session,
@@ -86,7 +86,7 @@ def update_station(
     """Rename a station, correct its address or change its alert thresholds, audited."""
     station = session.get(Station, station_id)
     if station is None:
-        raise NotFoundError(f"no station {station_id}")
+        raise NotFoundError("no station {station}", station=station_id)
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise InvalidError("nothing to change")
@@ -123,13 +123,13 @@ def register_locker(
     The password is returned once, here, and never stored.
     """
     if not LOCKER_ID_RE.fullmatch(locker_id):
-        raise InvalidError(f"{locker_id!r} is not a locker id (LK- and 1-12 capitals or digits)")
+        raise InvalidError("{locker!r} is not a locker id (LK- and 1-12 capitals or digits)", locker=locker_id)
     if not 1 <= slot_count <= MAX_SLOTS:
-        raise InvalidError(f"a locker has 1..{MAX_SLOTS} slots")
+        raise InvalidError("a locker has 1 to {most} slots", most=MAX_SLOTS)
     if session.get(Station, station_id) is None:
-        raise InvalidError(f"no station {station_id}")
+        raise InvalidError("no station {station}", station=station_id)
     if session.get(Locker, locker_id) is not None:
-        raise ConflictError(f"locker {locker_id} exists")
+        raise ConflictError("locker {locker} exists", locker=locker_id)
     locker = Locker(id=locker_id, station_id=station_id, slot_count=slot_count, pin_profile=pin_profile)
     session.add(locker)
     session.flush()
@@ -148,7 +148,7 @@ def register_locker(
             password = ctx.broker_admin.create_locker(locker.id)
         except BrokerAdminError as exc:
             session.rollback()
-            raise UpstreamError(f"the broker refused: {exc}") from None
+            raise UpstreamError("the broker refused: {reason}", reason=str(exc)) from None
     session.commit()
     ctx.after_commit(Committed(feed_changed=True))
     session.refresh(locker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
+from helmet_cloud import i18n
 from helmet_cloud.domain.phones import MAX_TYPED
 from helmet_cloud.http.deps import CtxDep, SessionDep, client_address
 from helmet_cloud.services import auth, phones
@@ -37,9 +38,11 @@ class PasswordIn(BaseModel):
 @router.post("/code", status_code=status.HTTP_202_ACCEPTED, responses={429: {"description": "too many codes"}})
 def send_code(body: PhoneIn, request: Request, session: SessionDep, ctx: CtxDep) -> dict[str, str]:
     """Text a six-digit code to the phone: at most 3 per number and 20 per client address in 15 minutes
-    (the settings' defaults; more get 429 with Retry-After)."""
+    (the settings' defaults; more get 429 with Retry-After). The text is in the language ``Accept-Language``
+    prefers (Simplified Chinese or English)."""
+    lang = i18n.parse_accept_language(request.headers.get("accept-language", "")) or i18n.DEFAULT
     phone = phones.normalised(session, ctx.settings, body.phone, town_id=body.town)
-    auth.send_code(session, ctx, phone=phone, address=client_address(request))
+    auth.send_code(session, ctx, phone=phone, address=client_address(request), lang=lang)
     return {"status": "sent"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import Request, status
@@ -16,6 +16,8 @@ from sqlmodel import Session
 from helmet_cloud.context import AppContext
 from helmet_cloud.http.web import charts, i18n, queries
 from helmet_cloud.i18n import N_
+from helmet_cloud.i18n import zone as i18n_zone
+from helmet_cloud.services import towns
 
 
 class PageError(Exception):
@@ -51,11 +53,9 @@ def qr_svg(text: str, title: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 (segno escapes the title)
 
 
-def zone(ctx: AppContext) -> ZoneInfo:
-    try:
-        return ZoneInfo(ctx.settings.feed_timezone)
-    except ZoneInfoNotFoundError:
-        return ZoneInfo("UTC")
+def zone(ctx: AppContext, town_id: str | None = None) -> ZoneInfo:
+    """The clock of ``town_id`` (the default town's when None): times and per-hour and per-day charts."""
+    return i18n_zone(towns.zone_name_for(ctx.engine, town_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,10 @@ choosing nor make the cloud send texts.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +27,7 @@ from sqlmodel import Session
 
 from helmet_cloud.domain.roles import Caller, Role, admits
 from helmet_cloud.domain.security import token_hash
-from helmet_cloud.errors import NotSignedInError
+from helmet_cloud.errors import CloudError, NotSignedInError
 from helmet_cloud.http.deps import CtxDep, SessionDep, get_ctx
 from helmet_cloud.http.web.pages import PageError
 from helmet_cloud.models import ApiToken
@@ -45,6 +47,33 @@ class LoginRequiredError(Exception):
 
 def csrf_for(token: str) -> str:
     return hmac.new(token.encode(), b"helmet-csrf", hashlib.sha256).hexdigest()[:32]
+
+
+def flash_for(token: str | None, error: CloudError) -> str:
+    """A refusal to show after a redirect, as ``?error=``: its English message and fields, signed with the
+    session's token, so a crafted link can show nothing of its own (an unsigned or foreign value shows nothing)."""
+    body = base64.urlsafe_b64encode(json.dumps([error.message, error.fields], default=str).encode()).decode()
+    return f"{body}.{_flash_mac(token or '', body)}"
+
+
+def flashed(token: str | None, value: str | None) -> CloudError | None:
+    """The refusal :func:`flash_for` carried, if ``value`` was signed for this session; otherwise None."""
+    if not token or not value or value.count(".") != 1:
+        return None
+    body, mac = value.split(".")
+    if not hmac.compare_digest(mac, _flash_mac(token, body)):
+        return None
+    try:
+        message, fields = json.loads(base64.urlsafe_b64decode(body.encode()))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(message, str) or not isinstance(fields, dict):
+        return None
+    return CloudError(message, **fields)
+
+
+def _flash_mac(token: str, body: str) -> str:
+    return hmac.new(token.encode(), b"helmet-flash:" + body.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def caller_from_cookie(session: Session, token: str | None) -> Caller | None:
