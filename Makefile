@@ -24,9 +24,11 @@ sync: $(SYNCED)
 demo: $(SYNCED)
 	$(UV) run --frozen --no-sync helmet-sim demo $(DEMO_ARGS)
 
-# Tests start their own brokers, databases and processes: two at a time fill this machine's cores.
+# Tests start their own brokers, databases and processes: two at a time fill this machine's cores. A file's tests
+# stay on one worker (loadfile): browser and town modules build on one module-scoped town, in file order
+# (loadgroup would be finer, but pytest-xdist 3.8 cannot tag node ids under pytest 9.2).
 test: $(SYNCED)
-	$(UV) run --frozen --no-sync pytest --numprocesses=auto --maxprocesses=4 --dist worksteal
+	$(UV) run --frozen --no-sync pytest --numprocesses=auto --maxprocesses=4 --dist loadfile
 
 lint: $(SYNCED)
 	$(UV) run --frozen --no-sync ruff check .

@@ -137,9 +137,9 @@ def test_duplicate_accounts_merge_into_the_oldest_without_losing_a_loan(
                 ("resident.merge", "R-AAA", {"merged": "R-BBB", "into": "R-AAA"}),
                 ("resident.merge", "R-AAA", {"merged": "R-CCC", "into": "R-AAA"}),
             ]
-            assert rows(conn, "SELECT subject_id, resolved_at IS NULL FROM alert ORDER BY id") == [
-                ("R-AAA", True),
-                ("R-AAA", False),  # the merged account's copy, resolved: one open alert per kind and subject
+            assert rows(conn, "SELECT subject_id, resolved_at IS NULL, status FROM alert ORDER BY id") == [
+                ("R-AAA", True, "open"),
+                ("R-AAA", False, "resolved"),  # the merged copy, resolved: one open alert per kind and subject
             ]
     finally:
         engine.dispose()
@@ -200,3 +200,25 @@ def test_the_downgrade_keeps_the_merged_accounts_and_upgrades_again(database_url
             assert rows(conn, "SELECT count(*) FROM merged_resident") == [(0,)]  # merged before: nothing to merge
     finally:
         engine.dispose()
+
+
+def test_every_column_that_names_a_resident_is_merged() -> None:
+    """A table added later with a resident's id in it must join the merge's list, or a merge would strand its
+    rows under an account that no longer signs in."""
+    import importlib
+
+    from sqlmodel import SQLModel
+
+    import helmet_cloud.models  # noqa: F401 (the tables)
+
+    merge = importlib.import_module("helmet_cloud.migrations.versions.0015_phone_numbers_in_e164")
+    listed = {(table, column) for table, column, _ in merge.RESIDENT_COLUMNS}
+    # Columns that name a resident, or anyone (a subject, an actor): by name, as the models spell them.
+    naming = {"resident_id", "holder_id", "subject", "requested_by"}
+    found = {
+        (table.name, column.name)
+        for table in SQLModel.metadata.sorted_tables
+        for column in table.columns
+        if column.name in naming and table.name not in {"audit_log", "alert", "resident", "merged_resident"}
+    }
+    assert len(found) >= 5 and found - listed == set()

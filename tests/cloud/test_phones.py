@@ -169,6 +169,9 @@ def test_a_town_reads_local_numbers_in_its_own_region(api: TestClient, settings:
     berliner = sign_in(api, settings, "0151 23456789", town="berlin")
     assert api.get("/api/me", headers=berliner).json()["phone"] == "+4915123456789"
     assert sms(settings)[-1]["phone"] == "+4915123456789"
+    # Staff at the desk type it as the Berliner says it, in a deployment whose own region is CH.
+    found = api.get("/api/residents", headers=admin, params={"phone": "0151 23456789"})
+    assert [r["phone"] for r in found.json()] == ["+4915123456789"]
     # Without the town, the deployment's region (CH) reads the same digits, and says what it expects.
     refused = api.post("/api/auth/code", json={"phone": "0151 23456789"})
     assert refused.status_code == 422 and "+41 78 123 45 67" in refused.text

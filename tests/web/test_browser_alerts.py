@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from support.waiting import eventually
-from web.test_browser import Town, assert_accessible, browser, new_page, sign_in_staff, town
+from web.test_browser import Town, assert_accessible, new_page, sign_in_staff, town
 
 from helmet_cloud.domain.words import VOCABULARIES
 from helmet_protocol.events import EventKind
 from helmet_sim.cloud_client import CloudClient
 
-__all__ = ["browser", "town"]  # the fixtures, shared with test_browser.py
+__all__ = ["town"]  # the fixture, shared with test_browser.py (browser: conftest.py)
 pytestmark = pytest.mark.slow
 
 DESKTOP = {"width": 1440, "height": 900}

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from support.waiting import eventually
-from web.test_browser import CHROMIUM_ARGS, Town, assert_accessible, browser, new_page, sign_in_staff, town
+from web.test_browser import Town, assert_accessible, new_page, sign_in_staff, town
 
 pytestmark = pytest.mark.slow
-__all__ = ["CHROMIUM_ARGS", "browser", "town"]  # the fixtures, shared with test_browser.py
+__all__ = ["town"]  # shared with test_browser.py (browser: conftest.py)
 
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 STAFF_PAGES = [

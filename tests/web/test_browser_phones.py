@@ -15,10 +15,8 @@ from typing import Any
 import pytest
 from support.waiting import eventually
 from web.test_browser import (
-    CHROMIUM_ARGS,
     Town,
     assert_accessible,
-    browser,
     new_page,
     screen_frame,
     sign_in_staff,
@@ -28,7 +26,7 @@ from web.test_browser import (
 from helmet_edge.decoder_zxing import ZxingDecoder
 
 pytestmark = pytest.mark.slow
-__all__ = ["CHROMIUM_ARGS", "browser", "town"]  # the fixtures, shared with test_browser.py
+__all__ = ["town"]  # shared with test_browser.py (browser: conftest.py)
 
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 E164 = "+41780000005"

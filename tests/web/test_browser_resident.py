@@ -17,7 +17,7 @@ import pytest
 from support.processes import CloudProcess, LockerProcess
 from support.waiting import eventually
 from web.conftest import missing
-from web.test_browser import CHROMIUM, CHROMIUM_ARGS, Town, assert_accessible, new_page, playwright_api, screen_frame
+from web.test_browser import Town, assert_accessible, new_page, screen_frame
 
 from helmet_edge.decoder_zxing import ZxingDecoder
 from helmet_sim.broker import Broker, start_mosquitto
@@ -28,16 +28,6 @@ PHONE |= {"loan": "+41791112205"}
 LOCALE = {"en": "en-GB", "zh": "zh-CN"}
 # Filled by the first test: a pass left to run out, looked at again by the expiry test at the end.
 LEFT_TO_EXPIRE: dict[str, str] = {}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

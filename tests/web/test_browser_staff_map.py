@@ -27,7 +27,7 @@ from sqlalchemy import text
 from support.processes import CloudProcess, LockerProcess
 from support.waiting import eventually
 from web.conftest import missing
-from web.test_browser import CHROMIUM, CHROMIUM_ARGS, assert_accessible, sign_in_staff
+from web.test_browser import assert_accessible, sign_in_staff
 
 from helmet_cloud.adapters.database import make_engine
 from helmet_sim.broker import Broker, start_mosquitto
@@ -68,16 +68,6 @@ class TileServer:
     @property
     def template(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

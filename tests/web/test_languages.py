@@ -81,3 +81,19 @@ def test_times_are_shown_on_the_towns_clock_not_utc(api: TestClient, settings: C
     web_login(api, settings, "staff")
     loans = api.get("/staff/loans?status=all").text
     assert "2026-12-02 11:27" in loans and "03:27" not in loans
+
+
+def test_counts_read_as_plurals_do_in_each_language(api: TestClient, settings: CloudSettings) -> None:
+    """Finding 7: "1 free slots". One empty slot and one helmet read in the singular, two in the plural."""
+    register_town(api, user_headers(api, settings, role="admin"), {"LK-0001": ("ST-A", 2), "LK-0002": ("ST-B", 1)})
+    engine = make_engine(settings.database_url)
+    ingest = Ingestor(engine, Recorder())
+    now = datetime.now(UTC)
+    ingest.handle(inbound([status("LK-0001", now, online=True)]))
+    ingest.handle(inbound([event("LK-0001", 1, now, "helmet.stocked", slot=1, helmet_id="H-0001")]))
+    engine.dispose()
+    one_each = api.get("/s/ST-A?lang=en").text
+    assert "1 helmet here" in one_each and "1 free slot<" in one_each and "1 free slots" not in one_each
+    empty = api.get("/s/ST-B?lang=en").text
+    assert "0 helmets here" in empty and "1 free slot<" in empty
+    assert "1 个空闲格口" in api.get("/s/ST-B?lang=zh").text

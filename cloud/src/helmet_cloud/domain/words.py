@@ -87,7 +87,7 @@ HELMET_STATUSES = vocabulary(
 )
 LOAN_STATUSES = vocabulary(LoanStatus, {"open": "Out", "returned": "Returned"})
 ALERT_SEVERITIES = vocabulary(AlertSeverity, {"info": "Info", "warning": "Warning", "critical": "Critical"})
-ALERT_STATUSES = vocabulary(AlertStatus, {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"})
+ALERT_STATUSES = vocabulary(AlertStatus, {"open": "New", "acknowledged": "Acknowledged", "resolved": "Resolved"})
 ALERT_KINDS = vocabulary(
     AlertKind,
     {

@@ -39,14 +39,28 @@ def normalised(session: Session, settings: CloudSettings, typed: str, *, town_id
 
 
 def find_resident(session: Session, settings: CloudSettings, typed: str) -> Resident | None:
-    """The resident staff typed: an ``R-...`` id, or their number in any local or international form."""
+    """The resident staff typed: an ``R-...`` id, or their number in any local or international form.
+
+    A local number is read in the deployment's region, then in each town's own, so staff at the desk find a
+    resident who signed in at a town whose numbers are read differently.
+    """
     text = typed.strip()
     if text.upper().startswith("R-"):
         return session.get(Resident, text.upper())
-    try:
-        number = phone_number(text, region(session, settings))
-    except PhoneRefusedError:
-        return None
-    found = session.exec(select(Resident).where(Resident.phone == number)).first()
-    log.info("resident looked up by phone %s: %s", masked(number), found.id if found else "none")
-    return found
+    regions = [settings.default_phone_region]
+    regions += sorted({t.phone_region for t in session.exec(select(Town)).all() if t.phone_region} - set(regions))
+    numbers: list[str] = []
+    for where in regions:
+        try:
+            number = phone_number(text, where)
+        except PhoneRefusedError:
+            continue
+        if number not in numbers:
+            numbers.append(number)
+    for number in numbers:
+        found = session.exec(select(Resident).where(Resident.phone == number)).first()
+        if found is not None:
+            log.info("resident looked up by phone %s: %s", masked(number), found.id)
+            return found
+    log.info("resident looked up by phone: none (%d readings)", len(numbers))
+    return None

@@ -108,7 +108,10 @@ def list_residents(
     phone: str | None = Query(
         default=None,
         max_length=MAX_TYPED,
-        description="the number in any local or international form (read as the deployment's region), or an R-... id",
+        description=(
+            "the number in any local or international form (read in the deployment's region, then each town's), "
+            "or an R-... id"
+        ),
     ),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=DB_INT_MAX),

@@ -117,7 +117,7 @@ def _repoint_alerts(conn: sa.Connection, old: str, keep: str, now: datetime) -> 
             ).first()
         ):
             conn.execute(
-                _at("UPDATE alert SET resolved_at = :at, resolved_by = :actor WHERE id = :id"),
+                _at("UPDATE alert SET status = 'resolved', resolved_at = :at, resolved_by = :actor WHERE id = :id"),
                 {"at": now, "actor": ACTOR, "id": alert_id},
             )
         conn.execute(sa.text("UPDATE alert SET subject_id = :keep WHERE id = :id"), {"keep": keep, "id": alert_id})
