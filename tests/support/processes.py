@@ -64,6 +64,7 @@ class CloudProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()  # reaped: a killed process not waited for is still "running" to Popen
         self.log.close()
 
 
