@@ -35,20 +35,6 @@ class OpenPass(BaseModel):
     phase: str = Field(description='"ready" (show it, or open now) or "sent" (open now is on its way)')
 
 
-class Me(BaseModel):
-    """The signed-in resident's account, with the open passes that hold helmets against the limit."""
-
-    id: str
-    phone: str
-    created_at: datetime
-    limit: int
-    helmets_out: int
-    helmets_on_unused_passes: int
-    may_borrow: int
-    lost_helmets: int
-    open_passes: list[OpenPass]
-
-
 class ResidentPublic(BaseModel):
     id: str
     phone: str
@@ -58,6 +44,12 @@ class ResidentPublic(BaseModel):
     helmets_on_unused_passes: int
     may_borrow: int
     lost_helmets: int
+
+
+class Me(ResidentPublic):
+    """The signed-in resident's account, with the open passes that hold helmets against the limit."""
+
+    open_passes: list[OpenPass]
 
 
 def _public(session: Session, resident: Resident, limit: int) -> ResidentPublic:
