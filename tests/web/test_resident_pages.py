@@ -218,3 +218,16 @@ def test_loans_say_when_to_return_in_the_towns_time_and_warn_before_overdue(
     local = [(ts + timedelta(hours=24 + 8)).strftime("%m-%d %H:%M") for ts in borrowed]
     assert loans == [("in_time", "H-10", local[0]), ("soon", "H-11", local[1]), ("overdue", "H-12", local[2])]
     assert "Due soon" in page and "Overdue" in page
+
+
+def test_another_residents_pass_cannot_be_opened_or_probed(
+    api: TestClient, settings: CloudSettings, town: Engine
+) -> None:
+    """ "Open now" on someone else's pass id is "no such pass": nothing sent, and no word of that pass's state."""
+    stock(town, "LK-0001", 2)
+    csrf = sign_in(api, settings, "+41790000111")
+    made = api.post("/s/ST-A/pass", data={"quantity": 1, "csrf": csrf}).headers["location"]
+    assert api.post(f"{made}/withdraw", data={"csrf": csrf}).status_code == 303  # now withdrawn
+    other = sign_in(api, settings, "+41790000112")
+    probe = api.post(f"{made}/open", data={"csrf": other, "locker_id": "LK-0001"})
+    assert probe.status_code == 404 and "withdrawn" not in probe.headers.get("location", "")

@@ -345,6 +345,7 @@ def open_now(
     """ "Open now": the locker opens as if the pass were shown to its camera."""
     st = _station(session, station_id)
     caller = _signed_in(request, session)
+    _own_pass(session, caller, pass_id)  # another's pass is "no such pass", and says nothing of its state
     here = f"/s/{st.id}/pass/{pass_id}"
     locker = session.get(Locker, locker_id) if LOCKER_ID_RE.fullmatch(locker_id) else None
     if locker is None or locker.station_id != st.id:
