@@ -18,14 +18,11 @@ import gettext as _gettext
 import io
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
-from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -34,9 +31,8 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 CATALOGUES = Path(__file__).parent
-# The HTML lang attribute and the Babel locale of each language.
+# The HTML lang attribute (a BCP 47 tag) of each language.
 HTML_LANG = {"en": "en", "zh": "zh-Hans"}
-LOCALE = {"en": "en", "zh": "zh_Hans_CN"}
 
 
 def N_(message: str) -> str:
@@ -95,7 +91,7 @@ def _fill(text: str, fields: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Translator:
-    """One language's ``_`` and ``ngettext``, and its way of writing times and numbers."""
+    """One language's ``_``, ``ngettext`` and proper names, on one town's clock."""
 
     lang: str
     zone: ZoneInfo
@@ -110,22 +106,6 @@ class Translator:
     def name(self, english: str, names: dict[str, str] | None) -> str:
         """A proper name (a station, the programme) in this language: its own name here, else the English one."""
         return (names or {}).get(self.lang) or english
-
-    def datetime(self, value: datetime | None, form: str = "short") -> str:
-        """``value`` in the town's zone, written the language's way ("short": date and time to the minute)."""
-        if value is None:
-            return ""
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=ZoneInfo("UTC"))
-        pattern = {"short": "yyyy-MM-dd HH:mm", "time": "HH:mm", "date": "yyyy-MM-dd"}.get(form, form)
-        return format_datetime(value, pattern, tzinfo=self.zone, locale=LOCALE[self.lang])
-
-    def zone_name(self) -> str:
-        """The zone's short name as people there say it (e.g. "CET"), for a line saying which clock times are in."""
-        return datetime.now(self.zone).strftime("%Z")
-
-    def locale(self) -> Locale:
-        return Locale.parse(LOCALE[self.lang])
 
 
 def zone(name: str | None) -> ZoneInfo:
