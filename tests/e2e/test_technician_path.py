@@ -50,6 +50,7 @@ class EnrolledPi(SimLocker):
         self.physical.sync()
         self.camera = VirtualCamera(seed=7)
         self.service = LockerService(self.settings, slots=bank, camera=self.camera, decoder=CascadeDecoder())
+        self.face_server = None  # no screen on this one
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name="pi", daemon=True)
 

@@ -5,69 +5,30 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.lockers import (
+    FREE,
+    FULL,
+    HOST,
+    NOW,
+    RULES,
+    make_locker,
+    make_pass,
+    never,
+    pass_id,
+    states,
+    sticker,
+)
 
 from helmet_edge.locker import Feedback, Locker, Outcome, Rules
-from helmet_edge.slot_machine import EventDraft, Purpose, SlotMachine, SlotRecord, Timing
+from helmet_edge.slot_machine import EventDraft, Purpose, SlotRecord
 from helmet_edge.store import Store
 from helmet_protocol.events import EventKind, SlotState
-from helmet_protocol.passes import PREFIX, Role, decode_pass, issue_pass
-from helmet_protocol.stickers import helmet_url
-
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-KEY = Ed25519PrivateKey.generate()
-HOST = "helmets.example.org"
-RULES = Rules(keys={"k1": KEY.public_key()}, helmet_host=HOST, max_quantity=4)
-FULL, FREE = SlotState.OCCUPIED, SlotState.EMPTY
-
-
-def make_pass(
-    *,
-    quantity: int = 1,
-    holder_id: str = "R-42",
-    role: Role = Role.RESIDENT,
-    key: Ed25519PrivateKey = KEY,
-    kid: str = "k1",
-    now: datetime = NOW,
-    ttl: timedelta = timedelta(minutes=5),
-) -> bytes:
-    return issue_pass(
-        signing_key=key, kid=kid, holder_id=holder_id, quantity=quantity, now=now, ttl=ttl, role=role
-    ).encode()
-
-
-def pass_id(text: bytes) -> str:
-    return decode_pass(text)[0].pass_id
-
-
-def sticker(helmet_id: str, host: str = HOST) -> bytes:
-    return helmet_url(host, helmet_id).encode()
-
-
-def make_locker(*states: SlotState, rules: Rules = RULES) -> Locker:
-    """A locker whose slots hold ``H-000{n}`` when occupied, doors shut."""
-    machines = {
-        n: SlotMachine(
-            SlotRecord(slot=n, state=s, helmet_id=f"H-000{n}" if s == FULL else None),
-            Timing(),
-            door_closed=True,
-            present=s == FULL,
-        )
-        for n, s in enumerate(states, start=1)
-    }
-    return Locker(machines, rules)
-
-
-def states(locker: Locker) -> list[SlotState]:
-    return [m.state for m in locker.machines.values()]
-
-
-def never(_: str) -> bool:
-    return False
+from helmet_protocol.passes import PREFIX, Role
 
 
 class Kiosk:
@@ -352,9 +313,11 @@ def test_a_technician_still_empties_a_slot_past_the_cloud_slot_count() -> None:
     assert out is not None and out.opened == [3]
 
 
-def test_sticker_of_a_helmet_already_in_a_slot_does_nothing() -> None:
+def test_sticker_of_a_helmet_already_in_a_slot_opens_nothing_and_says_where_it_is() -> None:
     locker = make_locker(FULL, FREE, FREE)  # slot 1 holds H-0001
-    assert locker.scan(sticker("H-0001"), wall=NOW, mono=0.0, honoured=never) is None
+    out = locker.scan(sticker("H-0001"), wall=NOW, mono=0.0, honoured=never)
+    assert out is not None and not out.durable and out.locks == {} and out.opened == []
+    assert (out.reason, out.about) == ("already_here", [1])
     assert states(locker) == [FULL, FREE, FREE]
 
 
@@ -370,8 +333,11 @@ def test_sticker_of_a_helmet_taken_from_a_disabled_slot_opens_a_slot_later() -> 
 
 def test_sticker_shown_again_while_its_slot_is_open_opens_no_second_slot() -> None:
     locker = make_locker(FREE, FREE)
-    assert locker.scan(sticker("H-0099"), wall=NOW, mono=0.0, honoured=never) is not None
-    assert locker.scan(sticker("H-0099"), wall=NOW, mono=10.0, honoured=never) is None
+    first = locker.scan(sticker("H-0099"), wall=NOW, mono=0.0, honoured=never)
+    assert first is not None and first.opened == [1]
+    again = locker.scan(sticker("H-0099"), wall=NOW, mono=10.0, honoured=never)
+    assert again is not None and again.opened == [] and not again.durable and again.locks == {}
+    assert (again.reason, again.about) == ("already_open", [1])  # the face repeats which door is open for it
     assert states(locker).count(SlotState.UNLOCKING) == 1
 
 
@@ -461,10 +427,20 @@ def test_every_feedback_has_an_led_pattern() -> None:
     ],
     ids=["sticker-other-host", "other-url", "http-sticker", "wifi", "binary", "text", "empty"],
 )
-def test_foreign_codes_do_nothing(data: bytes) -> None:
+def test_foreign_codes_change_nothing_and_the_person_is_told_what_to_show(data: bytes) -> None:
     locker = make_locker(FULL, FREE)
-    assert locker.scan(data, wall=NOW, mono=0.0, honoured=never) is None
+    out = locker.scan(data, wall=NOW, mono=0.0, honoured=never)
+    assert out is not None and not out.durable and out.locks == {} and out.opened == []
+    assert (out.reason, out.feedback) == ("foreign", Feedback.REJECTED)
     assert states(locker) == [FULL, FREE]
+
+
+def test_the_stations_poster_held_to_the_camera_is_told_apart_from_other_codes() -> None:
+    locker = make_locker(FULL, FREE)
+    out = locker.scan(b"https://helmets.example.org/s/ST-1", wall=NOW, mono=0.0, honoured=never)
+    assert out is not None and out.reason == "poster" and not out.durable
+    other = locker.scan(b"https://elsewhere.example.com/s/ST-1", wall=NOW, mono=0.0, honoured=never)
+    assert other is not None and other.reason == "foreign"
 
 
 def test_a_resident_pass_ends_maintenance_so_returns_are_returns_again() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from helmet_protocol.enrolment import EnrolmentBundle
 
 app = typer.Typer(help="helmet-station locker service", no_args_is_help=True)
+log = logging.getLogger("helmet_edge.cli")
 
 
 @app.command()
@@ -37,9 +39,11 @@ def run(
     from helmet_edge.clock_system import SystemClock
     from helmet_edge.config import load_settings
     from helmet_edge.decoder_process import SupervisedDecoder
+    from helmet_edge.face_http import FaceServer
     from helmet_edge.link_mqtt import MqttLink
     from helmet_edge.loop import LockerLoop
     from helmet_edge.profile import load_profile
+    from helmet_edge.speaker_alsa import AlsaSpeaker
     from helmet_edge.store import Store
     from helmet_edge.watchdog import Notifier
 
@@ -65,7 +69,13 @@ def run(
         link_factory=MqttLink,
         clock=SystemClock(),
         notifier=Notifier(),
+        speaker=AlsaSpeaker(settings.voice) if settings.voice.enabled else None,
     )
+    try:  # the screen is the resident's; the locker opens doors without it
+        face = FaceServer(service.face, settings.face).start() if settings.face.enabled else None
+    except OSError as exc:
+        log.error("the locker's face cannot listen on %s:%d: %s", settings.face.host, settings.face.port, exc)
+        face = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -73,6 +83,8 @@ def run(
     try:
         service.run(stop)
     finally:
+        if face is not None:
+            face.close()
         service.close()
 
 

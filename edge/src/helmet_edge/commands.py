@@ -71,6 +71,20 @@ class CommandExecutor:
         self.store.save_command_ack(cmd.cmd_id, ack, now)
         return ack
 
+    def selftest(self, mono: float) -> Result:
+        """Pulse every idle lock and read every sensor; record a ``locker.selftest`` event (the cloud's command,
+        or the technician's touch on the locker's screen)."""
+        checks = run_selftest(self.slots, {n: m.state for n, m in self.locker.machines.items()}, sleep=self.clock.sleep)
+        passed = all(c.ok for c in checks)
+        out = Outcome(
+            events=[
+                EventDraft(EventKind.LOCKER_SELFTEST, reason="ok" if passed else "problems", detail=summary(checks))
+            ],
+            feedback=None if passed else Feedback.FAULT,
+            message=summary(checks),
+        )
+        return Result(ok=True, data=as_data(checks), outcome=out)
+
     def execute(self, cmd: Command, mono: float) -> Result:
         age = (self.clock.wall() - cmd.ts).total_seconds() if cmd.ts is not None else 0.0
         limit = self.mqtt.command_max_age_s
@@ -118,15 +132,7 @@ def _enable_slot(ex: CommandExecutor, cmd: Command, mono: float) -> Result:
 
 
 def _selftest(ex: CommandExecutor, cmd: Command, mono: float) -> Result:
-    """Pulse every idle lock and read every sensor; record a ``locker.selftest`` event."""
-    checks = run_selftest(ex.slots, {n: m.state for n, m in ex.locker.machines.items()}, sleep=ex.clock.sleep)
-    passed = all(c.ok for c in checks)
-    out = Outcome(
-        events=[EventDraft(EventKind.LOCKER_SELFTEST, reason="ok" if passed else "problems", detail=summary(checks))],
-        feedback=None if passed else Feedback.FAULT,
-        message=summary(checks),
-    )
-    return Result(ok=True, data=as_data(checks), outcome=out)
+    return ex.selftest(mono)
 
 
 def _resend(ex: CommandExecutor, cmd: Command, mono: float) -> Result:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -91,6 +91,42 @@ class PassSettings(_Section):
     helmet_url_host: str | None = None
 
 
+Language = Literal["zh-CN", "en"]
+
+
+class FaceSettings(_Section):
+    """The kiosk page on the locker's screen (``face_http.py``), on loopback only."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)  # 0: a free port (the simulator's lockers)
+    language: Language = "zh-CN"  # the town's default; a resident's touch on the toggle lasts language_reset_s
+    language_reset_s: float = Field(default=60.0, gt=0)
+    # A door left open this long gets a reminder on the screen and in the voice (and again every repeat).
+    door_reminder_s: float = Field(default=20.0, gt=0)
+    door_reminder_repeat_s: float = Field(default=30.0, gt=0)
+    # How long a result ("归还成功", a refusal) stays before the idle screen returns.
+    result_s: float = Field(default=8.0, gt=0)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if value not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("must be a loopback address: the locker's face is for its own screen only")
+        return value
+
+
+class VoiceSettings(_Section):
+    """Voice prompts through ALSA (``speaker_alsa.py``)."""
+
+    enabled: bool = True
+    device: str = Field(default="default", pattern=r"^[A-Za-z0-9_:=,.-]{1,128}$")  # an ALSA PCM, as aplay -L lists
+    volume: float = Field(default=0.8, ge=0, le=1)
+    # Local time (the Pi's zone) when the voice is quieter: "22:00-07:00"; "" for never.
+    quiet_hours: str = Field(default="22:00-07:00", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    quiet_volume: float = Field(default=0.3, ge=0, le=1)  # 0 mutes the quiet hours
+
+
 class EdgeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HELMET_EDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -110,6 +146,8 @@ class EdgeSettings(BaseSettings):
     camera: CameraSettings = CameraSettings()
     timing: TimingSettings = TimingSettings()
     passes: PassSettings = PassSettings()
+    face: FaceSettings = FaceSettings()
+    voice: VoiceSettings = VoiceSettings()
 
     @classmethod
     def settings_customise_sources(

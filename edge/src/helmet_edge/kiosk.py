@@ -5,7 +5,9 @@ Pure logic; the camera and decoder live elsewhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from helmet_protocol.errors import ProtocolError
 from helmet_protocol.passes import PREFIX
@@ -26,12 +28,16 @@ class StickerScan:
 
 @dataclass(frozen=True, slots=True)
 class ForeignScan:
-    """A code that is not ours: ignored, with the reason logged."""
+    """A code that is not ours: nothing happens, the reason is logged and the person told what to show."""
 
     reason: str
+    poster: bool = False  # a station poster's code (``/s/{station}``): meant for a phone, not the camera
 
 
 Scan = PassScan | StickerScan | ForeignScan
+
+
+_POSTER_PATH = re.compile(r"/s/[^/]+/?")
 
 
 def classify(data: bytes, *, helmet_host: str | None) -> Scan:
@@ -46,6 +52,10 @@ def classify(data: bytes, *, helmet_host: str | None) -> Scan:
         try:
             return StickerScan(parse_helmet_url(text, host=helmet_host))
         except ProtocolError as exc:
+            parts = urlsplit(text)
+            ours = helmet_host is None or (parts.hostname or "") == helmet_host.lower()  # posters: same host
+            if ours and _POSTER_PATH.fullmatch(parts.path):
+                return ForeignScan("a station poster's code (for a phone)", poster=True)
             return ForeignScan(f"URL that is not a helmet sticker: {exc}")
     if text.upper().startswith("WIFI:"):
         return ForeignScan("Wi-Fi credentials")

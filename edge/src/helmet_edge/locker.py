@@ -62,6 +62,11 @@ class Outcome:
     message: str | None = None
     opened: list[int] = field(default_factory=list)
     refusal: str | None = None  # why the request was refused (nothing opened); None when it was carried out
+    # What the face says about it (face.py): a RejectReason, or "foreign", "poster", "already_here" for codes
+    # that are no request at all; and how many helmets a pass asked for that were not there.
+    reason: str | None = None
+    short: int = 0
+    about: list[int] = field(default_factory=list)  # the doors a refusal is about (nothing opened)
 
     def add(self, slot: int, step: Step) -> None:
         if step.record is not None:
@@ -120,7 +125,10 @@ class Locker:
         kind = classify(data, helmet_host=self.rules.helmet_host)
         if isinstance(kind, ForeignScan):
             log.info("ignored a QR code: %s", kind.reason)
-            return None
+            # Nothing is recorded; the person is told what to show instead (the LED says "not this").
+            return Outcome(
+                feedback=Feedback.REJECTED, message=kind.reason, reason="poster" if kind.poster else "foreign"
+            )
         if isinstance(kind, StickerScan):
             return self.helmet_back(kind.helmet_id, mono=mono)
         return self.use_pass(kind.data, wall=wall, mono=mono, honoured=honoured)
@@ -171,7 +179,9 @@ class Locker:
             pass_id=p.pass_id if p else None,
             resident_id=p.holder_id if p else None,
         )
-        return Outcome(events=[draft], feedback=Feedback.REJECTED, message=str(exc), refusal=str(exc))
+        return Outcome(
+            events=[draft], feedback=Feedback.REJECTED, message=str(exc), refusal=str(exc), reason=exc.reason
+        )
 
     def _borrow(self, p: Pass, mono: float) -> Outcome:
         full = [n for n, m in self.machines.items() if m.state == SlotState.OCCUPIED and self.offered(n)]
@@ -181,7 +191,7 @@ class Locker:
         for n in full[: p.quantity]:
             out.add(n, self.machines[n].unlock(mono, Purpose.BORROW, pass_id=p.pass_id, resident_id=p.holder_id))
             out.opened.append(n)
-        short = p.quantity - len(out.opened)
+        out.short = short = p.quantity - len(out.opened)
         out.message = f"opened {len(out.opened)} slot(s)" + (f"; {short} fewer than asked" if short else "")
         return out
 
@@ -201,7 +211,13 @@ class Locker:
                     out.opened.append(m.record.slot)
                     return out
                 log.info("helmet %s is already in slot %d", helmet_id, m.record.slot)
-                return None
+                waiting = m.record.incoming_helmet_id == helmet_id  # its door is open for it: say which again
+                return Outcome(
+                    feedback=None if waiting else Feedback.REJECTED,
+                    message=f"{helmet_id} is already {'expected in' if waiting else 'in'} slot {m.record.slot}",
+                    reason="already_open" if waiting else "already_here",
+                    about=[m.record.slot],
+                )
         free = [n for n, m in self.machines.items() if m.state == SlotState.EMPTY and self.offered(n)]
         if not free:
             return Outcome(
@@ -216,6 +232,7 @@ class Locker:
                 feedback=Feedback.REJECTED,
                 message="no free slot here",
                 refusal="no free slot here",
+                reason=RejectReason.NO_FREE_SLOT,
             )
         purpose = Purpose.STOCK if self.in_maintenance(mono) else Purpose.RETURN
         who = self._technician if purpose == Purpose.STOCK else None

@@ -20,9 +20,10 @@ from helmet_edge.clock_system import SystemClock
 from helmet_edge.cloud_config import rules_from, slot_count_mismatch
 from helmet_edge.commands import CommandExecutor
 from helmet_edge.config import EdgeSettings
+from helmet_edge.face import Face
 from helmet_edge.forwarder import Forwarder
 from helmet_edge.locker import Locker, Outcome, Rules
-from helmet_edge.ports import Camera, Clock, Decoder, LinkFactory, SlotBank, Store
+from helmet_edge.ports import Camera, Clock, Decoder, LinkFactory, SlotBank, Speaker, Store
 from helmet_edge.publisher import Publisher
 from helmet_edge.slot_machine import SlotMachine, Timing
 from helmet_edge.watchdog import Notifier
@@ -46,6 +47,7 @@ class LockerLoop:
         link_factory: LinkFactory,
         clock: Clock | None = None,
         notifier: Notifier | None = None,
+        speaker: Speaker | None = None,
     ) -> None:
         self.settings = settings
         self.notifier = notifier or Notifier()  # systemd's READY and watchdog; does nothing elsewhere
@@ -63,6 +65,9 @@ class LockerLoop:
         stored = store.get_json("config")
         cloud = LockerConfig.model_validate(stored) if stored else None
         self.locker = self._build_locker(rules_from(settings, cloud))
+        # The screen and the voice: told every outcome the LED is told (apply), and the locker's state per turn.
+        self.face = Face(settings.face, settings.voice, locker_id=settings.locker_id, speaker=speaker)
+        self.face.configure(cloud)
         if cloud is not None:
             self._check_slot_count(cloud)
         self.forwarder = Forwarder(store, window=settings.mqtt.window, resend_after=settings.mqtt.resend_after_s)
@@ -124,6 +129,8 @@ class LockerLoop:
     def close(self) -> None:
         self.notifier.stopping()
         self.link.stop(offline_payload=self.publisher.status(online=False))
+        if self.face.speaker is not None:
+            self.face.speaker.close()
         self.slots.close()
         if self.camera is not None:
             self.camera.close()
@@ -161,6 +168,15 @@ class LockerLoop:
         if self.link.connected:
             self.forwarder.pump(mono, lambda payload: self.link.publish(Channel.EVENTS, payload) is not None)
         self.publisher.after_events(self.link, mono, self.locker.machines)
+        if self.face.take_selftest_request(self.locker, mono):
+            log.info("self-test asked for on the technician's screen")
+            result = self.commands.selftest(mono)
+            if result.outcome is not None:
+                self.apply(result.outcome)
+        self.face.refresh(
+            self.locker.machines, self.locker, mono=mono, wall=self.clock.wall(), online=self.link.connected,
+            camera_ok=self.publisher.camera_ok,
+        )  # fmt: skip
         if mono >= self._housekeeping_at:
             self._housekeeping_at = mono + 60
             self.store.forget_expired_passes(self.clock.wall())
@@ -197,6 +213,7 @@ class LockerLoop:
             self.slots.set_lock(slot, energised)
         if out.feedback is not None:
             self.slots.indicate(out.feedback)
+        self.face.decided(out, self.locker.machines, mono=self.clock.mono(), wall=self.clock.wall())
 
     # -- what arrives over the link ------------------------------------------------
 
@@ -224,6 +241,7 @@ class LockerLoop:
         self._check_locker(cfg.locker_id)
         self.locker.rules = rules_from(self.settings, cfg)
         self.store.put_json("config", cfg.model_dump(mode="json"))
+        self.face.configure(cfg)
         log.info(
             "config applied: %d pass key(s), max quantity %d, %d withdrawn and %d used-elsewhere pass(es)",
             len(cfg.pass_keys), cfg.max_quantity, len(cfg.revoked_pass_ids), len(cfg.used_pass_ids),

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from helmet_edge.config import MqttSettings
+from helmet_edge.face import Utterance
 from helmet_edge.slot_machine import EventDraft, SlotRecord
 from helmet_protocol.messages import Event
 from helmet_protocol.topics import Channel
@@ -45,6 +46,15 @@ class SlotBank(Protocol):
 
     def indicate(self, feedback: str) -> None:
         """Show the person at the kiosk what happened (LED, buzzer)."""
+
+    def close(self) -> None: ...
+
+
+class Speaker(Protocol):
+    """The locker's voice (``speaker_alsa.py``: aplay; the simulator's records what it would play)."""
+
+    def play(self, utterance: Utterance) -> None:
+        """Start saying ``utterance`` without waiting for it; a newer one cuts an older one short."""
 
     def close(self) -> None: ...
 

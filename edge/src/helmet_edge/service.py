@@ -8,7 +8,7 @@ from __future__ import annotations
 from helmet_edge.config import EdgeSettings
 from helmet_edge.link_mqtt import MqttLink
 from helmet_edge.loop import LockerLoop
-from helmet_edge.ports import Camera, Clock, Decoder, LinkFactory, SlotBank, Store
+from helmet_edge.ports import Camera, Clock, Decoder, LinkFactory, SlotBank, Speaker, Store
 from helmet_edge.store import Store as SqliteStore
 from helmet_edge.watchdog import Notifier
 
@@ -25,6 +25,7 @@ class LockerService(LockerLoop):
         link_factory: LinkFactory = MqttLink,
         clock: Clock | None = None,
         notifier: Notifier | None = None,
+        speaker: Speaker | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -35,4 +36,5 @@ class LockerService(LockerLoop):
             link_factory=link_factory,
             clock=clock,
             notifier=notifier,
+            speaker=speaker,
         )

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from helmet_edge.clock_system import SystemClock
-from helmet_edge.config import CameraSettings, EdgeSettings, MqttSettings, PassSettings, TimingSettings
+from helmet_edge.config import CameraSettings, EdgeSettings, FaceSettings, MqttSettings, PassSettings, TimingSettings
 from helmet_edge.decoder_cascade import CascadeDecoder
+from helmet_edge.face_http import FaceServer
 from helmet_edge.link_mqtt import MqttLink
 from helmet_edge.loop import LockerLoop
 from helmet_edge.ports import Clock
@@ -19,6 +20,7 @@ from helmet_edge.store import Store
 from helmet_protocol.stickers import helmet_url
 from helmet_sim.camera import VirtualCamera
 from helmet_sim.physical import PhysicalError, PhysicalLocker, PhysicalSlot
+from helmet_sim.speaker import RecordingSpeaker
 
 
 class SimLocker:
@@ -38,13 +40,16 @@ class SimLocker:
         skew_s: float | None = None,
         idle_camera: bool = False,
         reconnect_max_s: int = 30,
+        face: FaceSettings | None = None,
     ) -> None:
+        """``face``: serve the locker's screen on loopback with these settings (port 0: a free one); ``None``:
+        no page (the face still decides, and the simulated speaker records what it says)."""
         self.locker_id = locker_id
         self.helmet_host = helmet_host
         self._kwargs = {
             "data_dir": data_dir, "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "helmet_host": helmet_host,
             "profile": profile, "fps": fps, "timing": timing, "persist_physical": persist_physical, "clock": clock,
-            "skew_s": skew_s, "idle_camera": idle_camera, "reconnect_max_s": reconnect_max_s,
+            "skew_s": skew_s, "idle_camera": idle_camera, "reconnect_max_s": reconnect_max_s, "face": face,
         }  # fmt: skip
         pin_profile = load_profile(profile)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +66,9 @@ class SimLocker:
             camera=CameraSettings(fps=fps),
             timing=timing or TimingSettings(),
             passes=PassSettings(helmet_url_host=helmet_host, **({"skew_s": skew_s} if skew_s is not None else {})),
+            face=face or FaceSettings(enabled=False),
         )
+        self.speaker = RecordingSpeaker()
         self.link: MqttLink | None = None  # the paho link, kept here to cut it without a goodbye (cut_power)
         self.service = LockerLoop(
             self.settings,
@@ -71,7 +78,9 @@ class SimLocker:
             store=Store.in_data_dir(data_dir, locker_id),
             link_factory=self._make_link,
             clock=clock or SystemClock(),
+            speaker=self.speaker,
         )
+        self.face_server = FaceServer(self.service.face, self.settings.face) if face is not None else None
         self.profile = pin_profile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name=locker_id, daemon=True)
@@ -80,13 +89,21 @@ class SimLocker:
         self.link = MqttLink(*args, **kwargs)
         return self.link
 
+    @property
+    def face_url(self) -> str | None:
+        return self.face_server.url if self.face_server is not None else None
+
     def start(self) -> None:
         self.service.start()
         self._thread.start()
+        if self.face_server is not None:
+            self.face_server.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        if self.face_server is not None:
+            self.face_server.close()
         self.service.close()
 
     def cut_power(self) -> None:
@@ -97,6 +114,8 @@ class SimLocker:
         """
         self._stop.set()
         self._thread.join(timeout=5)
+        if self.face_server is not None:
+            self.face_server.close()  # the screen goes dark with the Pi
         if self.link is None:
             raise RuntimeError("the locker has no MQTT link to cut")
         client = self.link.client
@@ -110,7 +129,10 @@ class SimLocker:
         """A fresh locker process on the same data directory and physical world (after :meth:`cut_power`)."""
         if not self._kwargs["persist_physical"]:
             raise ValueError("a power cut needs persist_physical=True: the doors and helmets must outlive the Pi")
-        rig = SimLocker(self.locker_id, **self._kwargs)  # type: ignore[arg-type]
+        kwargs = dict(self._kwargs)
+        if self.face_server is not None:  # the screen comes back where the kiosk's browser looks for it
+            kwargs["face"] = self.settings.face.model_copy(update={"port": self.face_server.port})
+        rig = SimLocker(self.locker_id, **kwargs)  # type: ignore[arg-type]
         rig.start()
         return rig
 

@@ -216,6 +216,9 @@ class CommandAck(Message):
     ts: Timestamp
 
 
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+
+
 class LockerConfig(Message):
     """``config`` (retained): what the cloud tells a locker to use."""
 
@@ -227,6 +230,13 @@ class LockerConfig(Message):
     # Passes already honoured at another locker (or sent there by "open now"): refused as used_elsewhere.
     used_pass_ids: list[Id] = Field(default_factory=list, max_length=256)
     helmet_url_host: str | None = Field(default=None, max_length=253)
+    # For the locker's screen (additive; older lockers ignore them): the station it stands at, its names by
+    # language ("en", "zh", as the cloud's pages name languages) and the poster's address (/s/{station}).
+    station_id: Id | None = None
+    station_names: dict[
+        Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")], Annotated[str, Field(max_length=120)]
+    ] = Field(default_factory=dict, max_length=8)
+    poster_url: str | None = Field(default=None, max_length=300, pattern=r"^https://[^\s]+$")
     ts: Timestamp
 
 

@@ -1,6 +1,7 @@
-"""Helmet stickers: ``https://{host}/h/{helmet_id}``.
+"""Helmet stickers: ``https://{host}/h/{helmet_id}``; station posters: ``https://{host}/s/{station_id}``.
 
-A phone opens the URL as the helmet's info page; the kiosk reads the helmet id.
+A phone opens a sticker's URL as the helmet's info page; the kiosk reads the helmet id. A poster's URL
+is for a phone only (the station page, where a pass is asked for); the locker's screen shows it too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from urllib.parse import urlsplit
 from helmet_protocol.errors import ProtocolError
 
 HELMET_ID_RE = re.compile(r"^H-[0-9A-Z]{1,12}$")
+
+
+def poster_url(host: str, station_id: str) -> str:
+    return f"https://{host}/s/{station_id}"
 
 
 def helmet_url(host: str, helmet_id: str) -> str:

@@ -6,20 +6,23 @@ from sqlmodel import Session
 
 from helmet_cloud.context import AppContext
 from helmet_cloud.domain.pass_refusals import Refused
-from helmet_cloud.models import Locker, Slot
+from helmet_cloud.models import Locker, Slot, Station
 from helmet_cloud.services.pass_refusals import refused_for
 from helmet_cloud.timeutil import utcnow
 from helmet_protocol import topics
 from helmet_protocol.messages import LockerConfig
+from helmet_protocol.stickers import poster_url
 from helmet_protocol.topics import Channel
 
 
 def config_for(ctx: AppContext, locker: Locker, refused: Refused | None = None) -> LockerConfig:
     """The locker's config; ``refused``: the passes it must refuse (read from the database when not given)."""
     now = utcnow()
-    if refused is None:
-        with Session(ctx.engine) as session:
+    with Session(ctx.engine) as session:
+        if refused is None:
             refused = refused_for(session, locker.id, now)
+        station = session.get(Station, locker.station_id)
+    names = {"en": station.name, **station.names} if station is not None else {}
     return LockerConfig(
         locker_id=locker.id,
         slot_count=locker.slot_count,
@@ -28,6 +31,9 @@ def config_for(ctx: AppContext, locker: Locker, refused: Refused | None = None) 
         revoked_pass_ids=list(refused.revoked),
         used_pass_ids=list(refused.used),
         helmet_url_host=ctx.settings.public_host,
+        station_id=locker.station_id,
+        station_names=names,
+        poster_url=poster_url(ctx.settings.public_host, locker.station_id),
         ts=now,
     )
 

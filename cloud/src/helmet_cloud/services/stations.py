@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helmet_cloud.adapters.dynsec import BrokerAdminError
 from helmet_cloud.context import AppContext
@@ -105,6 +105,12 @@ def update_station(
     session.commit()
     ctx.after_commit(Committed(feed_changed=True))
     session.refresh(station)
+    if {"name", "names"} & changes.keys():  # the lockers' screens show the station's name
+        for locker in session.exec(select(Locker).where(Locker.station_id == station_id)):
+            publish_config(ctx, locker)
+    if {"name", "names"} & changes.keys():  # the lockers' screens show the station's name
+        for locker in session.exec(select(Locker).where(Locker.station_id == station_id)):
+            publish_config(ctx, locker)
     return station
 
 
