@@ -165,6 +165,7 @@ class Face:
         self._lang_until = 0.0
         self._open_since: dict[int, float] = {}
         self._reminded_at: float | None = None
+        self._reminder_ms = 0  # when the current reminder began (the page logs each one once)
         self._selftest: dict[str, Any] | None = None
         self._requests = _Requests()
         self._signature: object = None
@@ -231,6 +232,8 @@ class Face:
         if left_open:
             due = self._reminded_at is None or mono - self._reminded_at >= self.settings.door_reminder_repeat_s
             if due:
+                if self._reminded_at is None:
+                    self._reminder_ms = _ms(wall)
                 self._reminded_at = mono
                 self._speak(Moment("remind.close", tuple(left_open)), mono, wall)
         else:
@@ -356,7 +359,11 @@ class Face:
                     }
                 )
         if left_open:
-            screen["reminder"] = {"text": say("remind.close", lang, doors=left_open).text, "doors": list(left_open)}
+            screen["reminder"] = {
+                "text": say("remind.close", lang, doors=left_open).text,
+                "doors": list(left_open),
+                "at_ms": self._reminder_ms,
+            }
         if mode == "maintenance":
             screen["technician"] = {
                 "selftest": self._selftest,

@@ -12,6 +12,7 @@ and little memory; it listens on loopback only (``FaceSettings.host``), and refu
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -44,7 +45,9 @@ def _asset(name: str) -> bytes:
 
 @cache
 def _poster_svg(url: str) -> bytes:
-    return segno.make(url, error="m", micro=False).svg_inline(scale=6, border=2).encode()
+    out = io.BytesIO()  # a whole SVG document (with its namespace), as an <img> needs
+    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=6, border=2, xmldecl=False)
+    return out.getvalue()
 
 
 class FaceServer:
