@@ -22,6 +22,14 @@ glare          a light reflected on the screen or a glossy sticker: +100..+210 g
 dark           underexposed (evening, no kiosk light): 15-30 % exposure, then gain noise
 inverted       phone in dark mode: light modules on a dark screen
 jpeg           an MJPEG webcam at low bandwidth: JPEG quality 8-20
+quiet-zone     phone pushed against the side or a corner of the view: the code (whole) touches one
+               or two frame edges, 0-1 module of its 4-module quiet zone left on that side
+cut-off        phone half out of view, held at an angle (roll 15-75 deg off upright, any quadrant):
+               the frame's side or corner cuts off the code's corner without a finder pattern,
+               1-6 % of the code's modules out of view, and its quiet zone there; the three finder
+               patterns stay whole in view (an upright code loses a corner only with the whole
+               side, finder pattern included, which no decoder can be expected to read)
+steep          phone tilted 50-65 deg away from the camera, past the perspective category's 45
 none           no code: empty scene, phones with app screens or text, stickers with a logo
 
 Two revisions were made after the first run of the raw libraries, before the
@@ -31,6 +39,16 @@ modules are large, more; a streak is hand speed times exposure, which is the
 same number of modules at any distance). Later, placement was changed to keep
 the whole code in view once it is rolled (one rotated frame had a finder
 pattern outside the image, which no decoder should be expected to read).
+
+quiet-zone, cut-off and steep were added later (issue 18: residents hold the
+phone half out of view and at odd angles), appended after jpeg so that every
+earlier category's frames stay the same. Their ranges were set before the
+cascade was changed for them; one change came from trying the placement, not
+a decoder: cut-off first drew any roll, and an upright code cannot lose its
+corner to the frame's straight edge without the finder pattern beside it.
+A cut-off share of 1-6 % of the modules is within level M's error correction
+(15 % of the codewords; a corner cut also spoils the codewords along its
+edge): pyzbar reads every one of them.
 """
 
 from __future__ import annotations
@@ -66,6 +84,9 @@ CATEGORIES = (
     "dark",
     "inverted",
     "jpeg",
+    "quiet-zone",
+    "cut-off",
+    "steep",
 )
 
 F32 = npt.NDArray[np.float32]
@@ -254,15 +275,28 @@ def render(
         pose = _replace(pose, roll_deg=float(rng.uniform(0, 360)))
     elif category == "perspective":
         pose = _replace(pose, tilt_deg=float(rng.uniform(25, 50)))
-    # Keep the whole code in view: its extent grows with the roll (a diagonal is longer) and with the tilt.
-    roll = math.radians(pose.roll_deg)
-    half = pose.module_px * n_mod / 2 * (abs(math.cos(roll)) + abs(math.sin(roll))) * 1.15
-    pose = _replace(
-        pose,
-        cx=float(rng.uniform(min(half, W / 2), max(W - half, W / 2))),
-        cy=float(rng.uniform(min(half, H / 2), max(H - half, H / 2))),
-    )
-    notes = [f"{pose.module_px:.1f}px/mod roll {pose.roll_deg:.0f} tilt {pose.tilt_deg:.0f}"]
+    elif category == "steep":
+        pose = _replace(pose, tilt_deg=float(rng.uniform(50, 65)))
+    elif category == "cut-off":
+        # Upright (within 15 deg), a corner only leaves the view with the whole side, finder pattern included.
+        pose = _replace(pose, roll_deg=float(90 * rng.integers(0, 4) + rng.uniform(15, 75)))
+    notes = []
+    if category == "quiet-zone":
+        pose, note = _against_the_edge(pose, carrier, code_cx, code_cy, n_mod, rng)
+        notes.append(note)
+    elif category == "cut-off":
+        pose, note = _corner_cut_off(pose, carrier, code_cx, code_cy, n_mod, rng)
+        notes.append(note)
+    else:
+        # Keep the whole code in view: its extent grows with the roll (a diagonal is longer) and with the tilt.
+        roll = math.radians(pose.roll_deg)
+        half = pose.module_px * n_mod / 2 * (abs(math.cos(roll)) + abs(math.sin(roll))) * 1.15
+        pose = _replace(
+            pose,
+            cx=float(rng.uniform(min(half, W / 2), max(W - half, W / 2))),
+            cy=float(rng.uniform(min(half, H / 2), max(H - half, H / 2))),
+        )
+    notes.insert(0, f"{pose.module_px:.1f}px/mod roll {pose.roll_deg:.0f} tilt {pose.tilt_deg:.0f}")
 
     hom = _homography(pose, carrier.shape[1], carrier.shape[0], code_cx, code_cy)
     size = (W * SS, H * SS)
@@ -325,6 +359,100 @@ def render(
         img = _jpeg(img, quality)
         notes.append(f"jpeg q{quality}")
     return img, ", ".join(notes)
+
+
+def _modules_in_frame(pose: Pose, carrier: F32, code_cx: float, code_cy: float, n_mod: int) -> npt.NDArray[np.float64]:
+    """Where the centre of every module of the symbol (quiet zone excluded) lands, with the code's centre at (0, 0).
+
+    Rows and columns as in the symbol's matrix: finder patterns at [0, 0], [0, -1] and [-1, 0].
+    """
+    hom = _homography(replace(pose, cx=0.0, cy=0.0), carrier.shape[1], carrier.shape[0], code_cx, code_cy)
+    n = n_mod - 8
+    first = code_cx - (n_mod / 2 - 4) * OBJ_PX  # the symbol's first module's edge (square: x and y alike)
+    centres = first + (np.arange(n) + 0.5) * OBJ_PX
+    ox, oy = np.meshgrid(centres, centres - code_cx + code_cy)
+    pts = np.stack([ox, oy, np.ones_like(ox)], axis=-1) @ hom.T
+    return np.asarray(pts[..., :2] / pts[..., 2:] / SS, dtype=np.float64)  # (n, n, 2): x, y in frame px
+
+
+def _inside(xy: npt.NDArray[np.float64], dx: float, dy: float) -> npt.NDArray[np.bool_]:
+    x, y = xy[..., 0] + dx, xy[..., 1] + dy
+    return (x >= 0) & (x < W) & (y >= 0) & (y < H)
+
+
+def _against_the_edge(
+    pose: Pose, carrier: F32, code_cx: float, code_cy: float, n_mod: int, rng: np.random.Generator
+) -> tuple[Pose, str]:
+    """The whole code in view, pushed against one side of the frame or into a corner: 0-1 module of quiet zone left."""
+    xy = _modules_in_frame(pose, carrier, code_cx, code_cy, n_mod)
+    half = pose.module_px / 2  # from a module's centre to the symbol's outer edge
+    lo_x, hi_x = float(xy[..., 0].min()) - half, float(xy[..., 0].max()) + half
+    lo_y, hi_y = float(xy[..., 1].min()) - half, float(xy[..., 1].max()) + half
+    q = 4 * pose.module_px  # keep the quiet zone in view on the sides the code is not pushed against
+    cx = float(rng.uniform(min(q - lo_x, W / 2), max(W - q - hi_x, W / 2)))
+    cy = float(rng.uniform(min(q - lo_y, H / 2), max(H - q - hi_y, H / 2)))
+    sides = [["left", "right", "top", "bottom"][int(rng.integers(0, 4))]]
+    if rng.random() < 0.5:  # a corner of the frame: one vertical side and one horizontal
+        sides = [("left", "right")[int(rng.integers(0, 2))], ("top", "bottom")[int(rng.integers(0, 2))]]
+    gaps = []
+    for side in sides:
+        gap = float(rng.uniform(0, 1))
+        gaps.append(f"{side} {gap:.2f}")
+        g = gap * pose.module_px
+        if side == "left":
+            cx = g - lo_x
+        elif side == "right":
+            cx = W - g - hi_x
+        elif side == "top":
+            cy = g - lo_y
+        else:
+            cy = H - g - hi_y
+    return replace(pose, cx=cx, cy=cy), "quiet zone left: " + ", ".join(gaps) + " mod"
+
+
+def _corner_cut_off(
+    pose: Pose, carrier: F32, code_cx: float, code_cy: float, n_mod: int, rng: np.random.Generator
+) -> tuple[Pose, str]:
+    """The code's corner without a finder pattern out of view, 1-6 % of the symbol's modules lost, finders in view.
+
+    The share lost is drawn first. That corner is put on a corner of the frame or a point of its border, and the
+    code is pushed out along its own diagonal until that share is out of view; placements that would cut a finder
+    pattern (7x7 modules) are drawn again.
+    """
+    xy = _modules_in_frame(pose, carrier, code_cx, code_cy, n_mod)
+    n = xy.shape[0]
+    finders = np.concatenate([xy[:7, :7].reshape(-1, 2), xy[:7, -7:].reshape(-1, 2), xy[-7:, :7].reshape(-1, 2)])
+    corner = xy[-1, -1]  # the module at the corner without a finder pattern
+    diagonal = (corner - xy[0, 0]) / float(np.hypot(*(corner - xy[0, 0])))
+    span = n * pose.module_px
+    want = float(rng.uniform(0.01, 0.06))
+    for _ in range(200):
+        if rng.random() < 0.5:
+            ex, ey = (0.0, float(W))[int(rng.integers(0, 2))], (0.0, float(H))[int(rng.integers(0, 2))]
+        else:
+            t = float(rng.uniform(0, 2 * (W + H)))
+            ex, ey = (
+                (t, 0.0)
+                if t < W
+                else (float(W), t - W)
+                if t < W + H
+                else (t - W - H, float(H))
+                if t < 2 * W + H
+                else (0.0, t - 2 * W - H)
+            )
+        base_x, base_y = ex - float(corner[0]), ey - float(corner[1])
+        lo, hi = -span, span  # how far past that point the code is pushed along its diagonal
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            lost = 1 - float(_inside(xy, base_x + mid * diagonal[0], base_y + mid * diagonal[1]).mean())
+            lo, hi = (lo, mid) if lost > want else (mid, hi)
+        cx, cy = base_x + lo * diagonal[0], base_y + lo * diagonal[1]
+        lost = 1 - float(_inside(xy, cx, cy).mean())
+        if lost > 0.5 * want and _inside(finders, cx, cy).all():
+            note = f"cut off: {lost:.1%} of {n}x{n} modules out of view"
+            return replace(pose, cx=cx, cy=cy), note
+    # Not seen at these sizes: no placement keeps the finder patterns whole. The code is then left whole in view.
+    return replace(pose, cx=W / 2, cy=H / 2), "cut off: no placement found, whole code in view"
 
 
 def _decoy(rng: np.random.Generator) -> tuple[F32, float, float]:

@@ -5,15 +5,25 @@ about a millisecond, so it goes first; every other step runs only while the
 frame has not yielded, cheapest and most productive first (the order was
 chosen on ``bench/frames.py`` seed 1):
 
-1. zxing-cpp again on cheap variants of the frame: half scale (also smooths
+1. only if zxing located a symbol it could not read at the frame's edge (or
+   could give no position for it, as for a code whose grid leaves the image):
+   the frame in a white border, so a corner or quiet zone cut off by the
+   frame's edge comes back as light modules for error correction to mend;
+2. zxing-cpp again on cheap variants of the frame: half scale (also smooths
    sensor noise), half scale sharpened with a fixed threshold, a 3x3 median
-   (noise in dark and low-contrast frames), sharpened with a fixed threshold
+   (noise in dark and low-contrast frames), the most densely edged region
+   sharpened and stretched 1.6 times along the direction a steep tilt (past
+   about 50 degrees) squeezed it, the frame sharpened with a fixed threshold
    (defocus);
-2. motion-blur deconvolution of the region where the code probably is (where
+3. motion-blur deconvolution of the region where the code probably is (where
    zxing located a symbol it could not read, else the most densely edged
    area): the streak's direction and length are estimated, then undone;
-3. only once zxing has located a symbol: more deconvolution settings, then
+4. only once zxing has located a symbol: more deconvolution settings, then
    pyzbar (QR only) on the region and on the frame.
+
+zxing-cpp itself already tries every in-plane rotation of a QR code (its
+finder patterns are found in any direction) and reads a code whose quiet zone
+is cut off by the frame's edge, so no rotated or padded copy is tried blind.
 
 Each step's cost is learned from its recent runs, and a step is skipped when
 it would not finish within the frame's budget: ``quick_ms`` while nothing has
@@ -46,6 +56,7 @@ log = logging.getLogger(__name__)
 _FIXED = zxingcpp.Binarizer.FixedThreshold
 _LOCAL = zxingcpp.Binarizer.LocalAverage
 _DEBLUR_AREA = 50_000  # pixels; deconvolution cost grows with the area
+_PAD_UNKNOWN = 96  # pixels of border when zxing-cpp located a symbol but gave no position
 
 
 @dataclass
@@ -56,6 +67,7 @@ class _Work:
     seen: list[list[tuple[float, float]]] = field(default_factory=list)  # symbols located but not read
     _region: deblur.Rect | None = None
     _streak: tuple[Frame, float] | None = None
+    _squeezed: tuple[Frame, float] | None = None
     _half: Frame | None = None
     tried: set[tuple[float, float]] = field(default_factory=set)  # deconvolution settings already tried
 
@@ -81,6 +93,37 @@ class _Work:
         x0, y0, x1, y1 = self.region()
         return self.gray[y0:y1, x0:x1]
 
+    def squeezed(self) -> tuple[Frame, float] | None:
+        """The code's region and the direction along which a steep tilt squeezed it (None: too small a region)."""
+        if self._squeezed is None:
+            if self.seen:
+                x0, y0, x1, y1 = self.region()
+            else:  # a looser area than the deblurring one: a squeezed code's edges are less dense across it
+                # (found on the half-scale frame, already made, for a quarter of the cost: the same pixels)
+                x0, y0, x1, y1 = (2 * v for v in deblur.textured_region(self.half(), level=0.4, margin=2, shrink=2))
+            crop = self.gray[y0:y1, x0:x1]
+            if min(crop.shape[:2]) < 24:
+                return None
+            self._squeezed = crop, deblur.compression_axis(crop)[0]
+        return self._squeezed
+
+    def near_edge(self) -> int:
+        """How wide a border would give back what a located symbol has lost past the frame's edge (0: none lost).
+
+        zxing-cpp gives no position (all corners at 0, 0) for a symbol whose grid would leave the image,
+        the usual case for a cut-off corner: then a border that covers a cut of a quarter of a large code.
+        """
+        h, w = self.gray.shape[:2]
+        for quad in self.seen:
+            xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+            side = max(max(xs) - min(xs), max(ys) - min(ys))
+            if side < 8:
+                return _PAD_UNKNOWN
+            m = max(8.0, 0.15 * side)
+            if min(xs) < m or min(ys) < m or max(xs) > w - m or max(ys) > h - m:
+                return int(min(max(0.4 * side, 32), 160))
+        return 0
+
     def streak(self) -> tuple[Frame, float] | None:
         """The code's region turned so a motion streak runs along the rows, and the streak's length."""
         if self._streak is None:
@@ -99,7 +142,12 @@ class _Work:
 
 
 def _zxing(
-    work: _Work, image: Frame, *, scale: float | None = 1.0, binarizer: zxingcpp.Binarizer = _LOCAL
+    work: _Work,
+    image: Frame,
+    *,
+    scale: float | None = 1.0,
+    binarizer: zxingcpp.Binarizer = _LOCAL,
+    downscale: bool = True,
 ) -> list[bytes]:
     """zxing-cpp on ``image``, the frame at ``scale``; symbols it located but could not read are noted.
 
@@ -107,7 +155,7 @@ def _zxing(
     """
     found = []
     for r in zxingcpp.read_barcodes(
-        image, formats=QR_ONLY, try_downscale=True, binarizer=binarizer, return_errors=True
+        image, formats=QR_ONLY, try_downscale=downscale, binarizer=binarizer, return_errors=True
     ):
         if r.valid:
             found.append(bytes(r.bytes))
@@ -141,6 +189,33 @@ def _median(w: _Work) -> list[bytes]:
 
 def _sharp_fixed(w: _Work) -> list[bytes]:
     return _zxing(w, _sharpen(w.gray), binarizer=_FIXED)
+
+
+def _padded(w: _Work) -> list[bytes]:
+    """A located symbol at the frame's edge: the frame in a white border, so the symbol's quiet zone and the
+    modules cut off come back as light ones. zxing-cpp does not sample a grid that leaves the image; with the
+    border, the modules that were out of view are wrong in a way the code's error correction can mend."""
+    pad = w.near_edge()
+    if not pad:
+        return []
+    framed = cv2.copyMakeBorder(w.gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    return _zxing(w, np.asarray(framed, dtype=np.uint8), scale=None)
+
+
+def _steep(w: _Work) -> list[bytes]:
+    """The code's region, sharpened and stretched back along the direction a steep tilt squeezed it.
+
+    Tilted past about 50 degrees about an axis oblique to its rows, a code's modules are squeezed to under
+    two pixels along one direction and zxing-cpp mostly does not locate it at all (tilted about the code's
+    own row or column axis it still reads). Stretching by 1.6 (about 1 / cos 50-65 degrees) along the
+    direction of strongest gradients gives roughly square modules again; a fixed threshold reads them best.
+    """
+    squeezed = w.squeezed()
+    if squeezed is None:
+        return []
+    crop, angle = squeezed
+    stretched = deblur.stretch(_sharpen(crop, 1.0, 1.0), angle, 1.6)
+    return _zxing(w, stretched, scale=None, binarizer=_FIXED, downscale=False)
 
 
 def _unstreak(*tries: tuple[float, float]) -> Callable[[_Work], list[bytes]]:
@@ -183,9 +258,11 @@ class CascadeDecoder:
         # (name, step, only when a symbol was located): cheapest and most productive first.
         steps: list[tuple[str, Callable[[_Work], list[bytes]], bool]] = [
             ("zxing", _raw, False),
+            ("padded", _padded, True),
             ("half", _half, False),
             ("half-sharp-fixed", _half_sharp_fixed, False),
             ("median", _median, False),
+            ("steep", _steep, False),
             ("sharp-fixed", _sharp_fixed, False),
             ("unstreak", _unstreak((0, 0.01)), False),
             ("unstreak-more", _unstreak((0, 0.01), (0, 0.003), (0.5, 0.02), (-0.5, 0.005)), True),
