@@ -94,6 +94,7 @@ class LockerProcess:
         )
         hello = self._read()
         assert hello.get("ready"), hello
+        self.face_url: str | None = hello.get("face_url")  # with --face-port: the locker's screen
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None

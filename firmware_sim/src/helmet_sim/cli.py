@@ -26,6 +26,9 @@ def locker(
     helmet_host: Annotated[str, typer.Option("--helmet-host")] = "helmets.example.org",
     fps: Annotated[float, typer.Option("--fps", help="camera frames per second")] = 10.0,
     cable: Annotated[bool, typer.Option(help="reach the broker through a network cable of its own (a relay)")] = True,
+    face_port: Annotated[
+        int | None, typer.Option("--face-port", help="serve the locker's screen on this loopback port (0: any free)")
+    ] = None,
 ) -> None:
     """One simulated locker as its own process, steered by JSON lines on stdin (send {"op": "help"}).
 
@@ -40,7 +43,7 @@ def locker(
     _logging(logging.INFO)
     serve(
         locker_id, data_dir=data_dir, mqtt_host=mqtt_host, mqtt_port=mqtt_port, helmet_host=helmet_host, fps=fps,
-        cable=cable,
+        cable=cable, face_port=face_port,
     )  # fmt: skip
 
 
@@ -172,6 +175,11 @@ def demo(
 
     _logging(logging.WARNING)
     options = TownOptions(
-        stations=stations, residents=residents, speed=speed, hours=duration * speed / 3600, trips_per_day=3.0
+        stations=stations,
+        residents=residents,
+        speed=speed,
+        hours=duration * speed / 3600,
+        trips_per_day=3.0,
+        faces=True,
     )
     raise typer.Exit(run(options, workdir=workdir, port=port, broker=broker, demo=True))

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helmet_edge.config import FaceSettings
 from helmet_sim.network import Cable
 from helmet_sim.physical import PhysicalError
 from helmet_sim.rig import SimLocker
@@ -243,8 +244,11 @@ def serve(
     helmet_host: str,
     fps: float = 10.0,
     cable: bool = True,
+    face_port: int | None = None,
 ) -> None:
-    """``cable``: reach the broker through a relay of its own, which the ``cable`` op pulls (``False``: directly,
+    """``face_port``: serve the locker's screen there (0: a free port; the ready line names its URL).
+
+    ``cable``: reach the broker through a relay of its own, which the ``cable`` op pulls (``False``: directly,
     as the edge-footprint benchmark measures the edge alone)."""
     wire = Cable(mqtt_port, target_host=mqtt_host) if cable else None
     # The physical world (doors, helmets) is kept in a file so that it outlives this process.
@@ -256,11 +260,13 @@ def serve(
         helmet_host=helmet_host,
         fps=fps,
         persist_physical=True,
+        face=FaceSettings(port=face_port) if face_port is not None else None,
     )
     rig.start()
     control = LockerControl(rig, wire)
     connected = rig.service.link.wait_connected(10)
-    _write(answer_line(None, True, {"ready": True, "locker_id": locker_id, "connected": connected}))
+    ready = {"ready": True, "locker_id": locker_id, "connected": connected, "face_url": rig.face_url}
+    _write(answer_line(None, True, ready))
     try:
         serve_lines(sys.stdin, _write, control.handle)
     finally:

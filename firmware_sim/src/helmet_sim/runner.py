@@ -217,13 +217,17 @@ def run(
             steer = f"        control: helmet-sim control --workdir {workdir} help   (JSON lines on {server.path})\n"
         except ControlError as exc:
             steer = f"        no control channel: {exc}\n"
+        faces = [(r.locker_id, r.face_url) for r in town.rigs if r.face_url]
+        screens = "".join(f"        {lid}'s screen (what residents see): {url}\n" for lid, url in faces[:12])
+        if len(faces) > 12:
+            screens += f"        ... and {len(faces) - 12} more lockers' screens\n"
         console.print(
             f"[bold green]ready[/] in {built:.0f} s: {town.helmets} helmets in {len(town.rigs)} lockers "
             f"of {options.slots} slots\n"
             f"        staff dashboard: {base}/staff/   a station's page: {base}/s/{town.station_ids[0]}\n"
             f"        API docs: {base}/docs   stations: {base}/api/stations\n"
             f"        staff login: {user} / {password}   logs: {workdir}/cloud/cloud.log, {workdir}/town.log\n"
-            f"{steer}"
+            f"{screens}{steer}"
             "        Ctrl-C stops the town and checks it",
             soft_wrap=True,
         )

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from helmet_edge.config import TimingSettings
+from helmet_edge.config import FaceSettings, TimingSettings
 from helmet_protocol.passes import decode_pass
 from helmet_sim import kiosk, paho_poll
 from helmet_sim.clock import SimClock
@@ -129,6 +129,8 @@ class TownOptions:
     # For fault scenarios: each locker reaches the broker through a pullable cable, and its doors and
     # helmets outlive a power cut (a file per locker). Costs two relay threads per locker.
     faults: bool = False
+    # Each locker serves its screen (the kiosk page) on a free loopback port, as the demo shows them.
+    faces: bool = False
 
     def __post_init__(self) -> None:
         if self.slots not in PROFILES:
@@ -307,6 +309,7 @@ class Town:
                 timing=timing,
                 idle_camera=True,
                 persist_physical=o.faults,
+                face=FaceSettings(port=0) if o.faces else None,
             )
             rig.start()
             self.rigs.append(rig)

@@ -4,7 +4,8 @@
   const $ = (id) => document.getElementById(id);
   let screen = null;
   let offsetMs = 0; // the locker's clock minus the page's (the same Pi: about zero)
-  window.faceLog = []; // every moment this page showed, in order: {key, lang, title, at_ms, shown_ms}
+  // every moment this page showed, in order: {key, lang, title, at_ms (the locker decided), shown_ms (shown here)}
+  window.faceLog = [];
   let lastLogged = "";
   let lastReminder = "";
 
@@ -54,7 +55,7 @@
       const id = m.key + "@" + m.at_ms + "@" + s.lang;
       if (id !== lastLogged) {
         lastLogged = id;
-        window.faceLog.push({ key: m.key, lang: s.lang, title: m.title, next: m.next, at_ms: m.at_ms, shown_ms: Date.now() + offsetMs });
+        window.faceLog.push({ key: m.key, lang: s.lang, title: m.title, next: m.next, at_ms: m.at_ms, shown_ms: Date.now() });
       }
     }
     if (tech) {
@@ -80,7 +81,7 @@
     $("reminder").hidden = !s.reminder;
     text("reminder", s.reminder ? s.reminder.text : "");
     if (s.reminder && lastReminder !== s.reminder.text) {
-      window.faceLog.push({ key: "remind.close", lang: s.lang, title: s.reminder.text, next: null, at_ms: s.reminder.at_ms, shown_ms: Date.now() + offsetMs });
+      window.faceLog.push({ key: "remind.close", lang: s.lang, title: s.reminder.text, next: null, at_ms: s.reminder.at_ms, shown_ms: Date.now() });
     }
     lastReminder = s.reminder ? s.reminder.text : "";
     tick();
