@@ -87,14 +87,17 @@ def decoder() -> CascadeDecoder:
     ],
     ids=["url", "sticker-other-town", "wifi", "binary", "vcard", "not-our-pass"],
 )
-def test_a_foreign_qr_code_is_ignored_with_its_reason_logged(
+def test_a_foreign_qr_code_changes_nothing_and_its_reason_is_logged(
     decoder: CascadeDecoder, caplog: pytest.LogCaptureFixture, shown: str | bytes, reason: str
 ) -> None:
     kiosk = locker()
     codes = decoder.decode(frame(qr(shown)))
     assert codes == [shown.encode() if isinstance(shown, str) else shown]  # the decoder really read it
     caplog.set_level("INFO", logger=LOCKER_LOG)
-    for mono in (0.0, 0.1, 0.2):  # held in front for several frames: one log line, nothing opens
+    told = kiosk.scan_frame(codes, wall=NOW, mono=0.0, honoured=lambda _: False)
+    # The person is told it is not ours (the face says what to show instead); nothing recorded, nothing opens.
+    assert told is not None and not told.durable and told.locks == {} and told.reason == "foreign"
+    for mono in (0.1, 0.2):  # held in front for several frames: one log line, told once
         assert kiosk.scan_frame(codes, wall=NOW, mono=mono, honoured=lambda _: False) is None
     ignored = [r.getMessage() for r in caplog.records if r.name == LOCKER_LOG]
     assert len(ignored) == 1 and ignored[0].startswith("ignored a QR code: ") and reason in ignored[0]

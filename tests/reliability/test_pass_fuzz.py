@@ -127,8 +127,9 @@ def test_no_input_crashes_the_kiosk_and_only_a_signed_pass_opens_a_slot(data: by
     locker = full_locker()
     wall = NOW + timedelta(minutes=1, seconds=skew_min * 6)  # a locker clock up to a minute off either way
     out = locker.scan(data, wall=wall, mono=100.0, honoured=lambda _pid: False)
-    if out is None:
-        event("ignored (not a pass)")
+    if out is None or out.reason in ("foreign", "poster"):
+        event("ignored (not a pass)")  # told on the screen, nothing recorded, nothing opened
+        assert out is None or (not out.durable and not out.locks and not out.opened)
         return
     if out.opened or out.locks or out.feedback == Feedback.MAINTENANCE:
         event("opened (a signed pass)")

@@ -189,7 +189,9 @@ def test_a_door_held_open_shows_the_reminder_until_it_is_shut(kiosk: Kiosk) -> N
     one, two = kiosk.rig.physical.slots[1], kiosk.rig.physical.slots[2]
     for slot in (one, two):
         slot.open_door()
-    kiosk.page.wait_for_function("document.getElementById('countdowns').textContent.includes('柜门已开')")
+    kiosk.page.wait_for_function(
+        "document.getElementById('countdowns').textContent.includes('柜门已开')", timeout=30_000
+    )
     two.take_helmet()
     one.take_helmet()
     two.close_door()
