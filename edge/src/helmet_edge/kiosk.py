@@ -5,13 +5,11 @@ Pure logic; the camera and decoder live elsewhere.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from helmet_protocol.errors import ProtocolError
 from helmet_protocol.passes import PREFIX
-from helmet_protocol.stickers import parse_helmet_url
+from helmet_protocol.stickers import is_poster_url, parse_helmet_url
 
 _PASS_PREFIX = PREFIX.encode()
 
@@ -37,9 +35,6 @@ class ForeignScan:
 Scan = PassScan | StickerScan | ForeignScan
 
 
-_POSTER_PATH = re.compile(r"/s/[^/]+/?")
-
-
 def classify(data: bytes, *, helmet_host: str | None) -> Scan:
     """Sort one decoded QR payload into what the kiosk should do with it."""
     if data.startswith(_PASS_PREFIX):
@@ -52,9 +47,7 @@ def classify(data: bytes, *, helmet_host: str | None) -> Scan:
         try:
             return StickerScan(parse_helmet_url(text, host=helmet_host))
         except ProtocolError as exc:
-            parts = urlsplit(text)
-            ours = helmet_host is None or (parts.hostname or "") == helmet_host.lower()  # posters: same host
-            if ours and _POSTER_PATH.fullmatch(parts.path):
+            if is_poster_url(text, host=helmet_host):  # posters and stickers share the cloud's host
                 return ForeignScan("a station poster's code (for a phone)", poster=True)
             return ForeignScan(f"URL that is not a helmet sticker: {exc}")
     if text.upper().startswith("WIFI:"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from helmet_edge.face import Utterance
@@ -18,13 +19,16 @@ class Played:
 
 
 class RecordingSpeaker:
-    def __init__(self) -> None:
+    """Keeps the latest ``keep`` utterances (a town simulation runs for hours)."""
+
+    def __init__(self, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self._played: list[Played] = []
-        self._folder = prompts_dir()
+        self._played: deque[Played] = deque(maxlen=keep)
+        # The prompt files there are, read once: play() runs on the locker's loop thread.
+        self._clips = {(p.parent.name, p.stem) for p in prompts_dir().glob("*/*.wav")}
 
     def play(self, utterance: Utterance) -> None:
-        missing = tuple(c for c in utterance.clips if not (self._folder / utterance.lang / f"{c}.wav").is_file())
+        missing = tuple(c for c in utterance.clips if (utterance.lang, c) not in self._clips)
         with self._lock:
             self._played.append(Played(time.time(), utterance, missing))
 

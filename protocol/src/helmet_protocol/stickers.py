@@ -18,6 +18,14 @@ def poster_url(host: str, station_id: str) -> str:
     return f"https://{host}/s/{station_id}"
 
 
+def is_poster_url(text: str, *, host: str | None = None) -> bool:
+    """A station poster's URL (``https://{host}/s/{station}``), of ``host`` when one is given."""
+    parts = urlsplit(text)
+    if parts.scheme != "https" or (host is not None and parts.hostname != host.lower()):
+        return False
+    return re.fullmatch(r"/s/[^/]+/?", parts.path) is not None
+
+
 def helmet_url(host: str, helmet_id: str) -> str:
     if not HELMET_ID_RE.fullmatch(helmet_id):
         raise ProtocolError(f"invalid helmet id {helmet_id!r}: expected e.g. 'H-00042'")
