@@ -120,11 +120,12 @@ def kiosk(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ki
     page = context.new_page()
     page.goto(rig.face_url or "")
     page.wait_for_function("document.body.dataset.version !== undefined")
-    yield Kiosk(broker, cloud, rig, page, workdir)
+    kiosk = Kiosk(broker, cloud, rig, page, workdir)
+    yield kiosk
     context.close()
     rig.stop()
     cloud.close()
-    broker.stop()
+    kiosk.broker.stop()  # the one running now: the offline test starts a new broker on the same port
 
 
 def test_the_idle_screen_names_the_station_counts_helmets_and_shows_the_poster(kiosk: Kiosk) -> None:
